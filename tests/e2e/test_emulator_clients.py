@@ -1,0 +1,116 @@
+"""The emulator as other clients see it: aioboto3, the AWS CLI, and its own command line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aioboto3
+import pytest
+from botocore.config import Config
+
+from tests.conftest import ACCESS_KEY, DOMAIN, REGION, REPOSITORY, SECRET_KEY
+from uploader.emulator import EmulatorThread
+
+PKG = {"domain": DOMAIN, "repository": REPOSITORY, "format": "generic", "namespace": "acme"}
+
+
+async def test_aioboto3_publish_finalize_and_list(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """aioboto3 streams a file body, finalizes the version and lists what it stored."""
+    path = tmp_path / "asset.bin"
+    path.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    session = aioboto3.Session()
+    config = Config(retries={"total_max_attempts": 1})
+    async with session.client(
+        "codeartifact", endpoint_url=emulator.endpoint_url, config=config
+    ) as client:
+        with path.open("rb") as body:
+            reply = await client.publish_package_version(
+                **PKG, package="app", packageVersion="2.0", assetName="asset.bin",
+                assetContent=body, assetSHA256=sha256, unfinished=True,
+            )  # fmt: skip
+        assert reply["status"] == "Unfinished"
+        status = await client.update_package_versions_status(
+            **PKG, package="app", versions=["2.0"], expectedStatus="Unfinished",
+            targetStatus="Published",
+        )  # fmt: skip
+        assert status["successfulVersions"]["2.0"]["status"] == "Published"
+        assets = await client.list_package_version_assets(
+            **PKG, package="app", packageVersion="2.0"
+        )
+        assert assets["assets"][0]["hashes"]["SHA-256"] == sha256
+        assert assets["assets"][0]["size"] == path.stat().st_size
+
+
+def test_aws_cli_publish_and_list(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """The AWS CLI's publish-package-version and list-package-version-assets work unchanged."""
+    aws = shutil.which("aws", path=str(Path(sys.executable).parent))
+    assert aws is not None, "awscli is a dev dependency; `make test` installs it"
+    asset = tmp_path / "tool.zip"
+    asset.write_bytes(b"zip bytes" * 500)
+    sha256 = hashlib.sha256(asset.read_bytes()).hexdigest()
+    common = ["--endpoint-url", emulator.endpoint_url, "--region", REGION, "--output", "json"]
+    target = ["--domain", DOMAIN, "--repository", REPOSITORY, "--format", "generic",
+              "--namespace", "acme", "--package", "tool", "--package-version", "3.1"]  # fmt: skip
+    published = subprocess.run(
+        [aws, "codeartifact", "publish-package-version", *common, *target,
+         "--asset-content", str(asset), "--asset-name", "tool.zip", "--asset-sha256", sha256],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert json.loads(published.stdout)["status"] == "Published"
+    listed = subprocess.run(
+        [aws, "codeartifact", "list-package-version-assets", *common, *target],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assets = json.loads(listed.stdout)["assets"]
+    assert [(a["name"], a["hashes"]["SHA-256"]) for a in assets] == [("tool.zip", sha256)]
+
+
+def test_emulator_command_prints_its_address_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """`uploader emulator` prints `listening on URL` first and exits 0 on SIGTERM."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uploader", "emulator", "--data", str(tmp_path),
+         "--repo", f"{DOMAIN}/{REPOSITORY}", "--credentials", f"{ACCESS_KEY}:{SECRET_KEY}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("listening on http://127.0.0.1:")
+        import boto3
+
+        client = boto3.client("codeartifact", endpoint_url=first.split()[-1], region_name=REGION)
+        assert client.describe_repository(domain=DOMAIN, repository=REPOSITORY)["repository"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        process.kill()
+        _, stderr = process.communicate()
+    assert SECRET_KEY not in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--repo", "Bad/repo"], "domain"),
+        (["--rate", "publish=fast"], "rate"),
+        (["--faults", "publish:error=2"], "error"),
+        (["--credentials", "nocolon"], "KEY:SECRET"),
+    ],
+)
+def test_emulator_command_rejects_bad_flags(args: list[str], fragment: str) -> None:
+    """A bad flag is a one-line usage error with exit code 2, not a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "uploader", "emulator", *args],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr

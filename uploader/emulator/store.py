@@ -1,0 +1,584 @@
+"""The emulator's persistent state: SQLite for metadata, content-addressed files for bytes.
+
+All methods are synchronous and meant to run on one dedicated thread (the server owns a
+single-thread executor), so every method is one transaction and no two interleave: the
+check-then-write rules of the service (status transitions, asset conflicts) hold without
+further locking.
+
+Blobs live at `blobs/ab/cdef...` named by SHA-256. A body is streamed into `tmp/` while
+hashed (`BlobWriter`), and moved into place with `os.replace` only when its hash is
+right, so a crash never leaves a half-written blob under a real name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from uploader import constants as c
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS domains (
+    name TEXT PRIMARY KEY, owner TEXT NOT NULL, created_s REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS repositories (
+    domain TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, created_s REAL NOT NULL,
+    PRIMARY KEY (domain, name)
+);
+CREATE TABLE IF NOT EXISTS versions (
+    domain TEXT NOT NULL, repository TEXT NOT NULL, format TEXT NOT NULL,
+    namespace TEXT NOT NULL, package TEXT NOT NULL, version TEXT NOT NULL,
+    status TEXT NOT NULL, revision TEXT NOT NULL, published_s REAL NOT NULL,
+    PRIMARY KEY (domain, repository, format, namespace, package, version)
+);
+CREATE TABLE IF NOT EXISTS assets (
+    domain TEXT NOT NULL, repository TEXT NOT NULL, format TEXT NOT NULL,
+    namespace TEXT NOT NULL, package TEXT NOT NULL, version TEXT NOT NULL,
+    name TEXT NOT NULL, size_bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL, sha512 TEXT NOT NULL, sha1 TEXT NOT NULL, md5 TEXT NOT NULL,
+    PRIMARY KEY (domain, repository, format, namespace, package, version, name)
+);
+"""
+
+
+class VersionStatus(StrEnum):
+    """PackageVersionStatus from the service model."""
+
+    PUBLISHED = "Published"
+    UNFINISHED = "Unfinished"
+    UNLISTED = "Unlisted"
+    ARCHIVED = "Archived"
+    DISPOSED = "Disposed"
+    DELETED = "Deleted"
+
+
+class StoreError(Exception):
+    """A rule of the service was broken; `code` is the service's error type.
+
+    Args:
+        code: `ConflictException`, `ResourceNotFoundException`, ...
+        message: the message the service would send.
+        resource_type: `domain`, `repository`, `package`, `package-version` or `asset`.
+        resource_id: the name of the resource concerned.
+    """
+
+    def __init__(
+        self, code: str, message: str, *, resource_type: str = "", resource_id: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.resource_type = resource_type
+        self.resource_id = resource_id
+
+
+@dataclass(frozen=True)
+class PackageKey:
+    """Where a package lives: domain, repository, format, namespace, package."""
+
+    domain: str
+    repository: str
+    format: str
+    namespace: str
+    package: str
+
+    def row(self) -> tuple[str, str, str, str, str]:
+        return (self.domain, self.repository, self.format, self.namespace, self.package)
+
+
+@dataclass(frozen=True)
+class Digests:
+    """The four hashes the service reports for an asset, and its size."""
+
+    size_bytes: int
+    sha256: str
+    sha512: str
+    sha1: str
+    md5: str
+
+    def hashes(self) -> dict[str, str]:
+        """The AssetHashes map as the service returns it."""
+        return {"MD5": self.md5, "SHA-1": self.sha1, "SHA-256": self.sha256, "SHA-512": self.sha512}
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: str
+    status: VersionStatus
+    revision: str
+    published_s: float
+
+
+@dataclass(frozen=True)
+class AssetRow:
+    name: str
+    digests: Digests
+
+
+class BlobWriter:
+    """Streams one upload to a temporary file while computing its digests.
+
+    Use from worker threads: `write` does file I/O. `close` (or `discard`) must be called.
+    """
+
+    def __init__(self, tmp_dir: Path) -> None:
+        self.path = tmp_dir / f"upload-{secrets.token_hex(8)}"
+        self._file: BinaryIO = self.path.open("wb")
+        self._hashes = [hashlib.sha256(), hashlib.sha512(), hashlib.sha1(), hashlib.md5()]
+        self.size_bytes = 0
+
+    def write(self, chunk: bytes) -> None:
+        """Hash and store one chunk."""
+        for h in self._hashes:
+            h.update(chunk)
+        self._file.write(chunk)
+        self.size_bytes += len(chunk)
+
+    def finish(self) -> Digests:
+        """Flush to disk and return the digests of everything written."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        sha256, sha512, sha1, md5 = (h.hexdigest() for h in self._hashes)
+        return Digests(self.size_bytes, sha256, sha512, sha1, md5)
+
+    def discard(self) -> None:
+        """Drop the temporary file (safe to call more than once)."""
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _new_revision() -> str:
+    # The service's revisions are opaque strings that change on every modification.
+    return secrets.token_urlsafe(24)
+
+
+class Store:
+    """The emulator's domains, repositories, package versions and assets.
+
+    Args:
+        data_dir: where `emulator.sqlite3`, `blobs/` and `tmp/` live; created if missing.
+        account_id: the owner of every domain (the emulator serves one account).
+        clock: seconds since the epoch, for created and published times.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        account_id: str = c.DEFAULT_ACCOUNT_ID,
+        region: str = c.DEFAULT_REGION,
+        clock: Any = time.time,
+    ) -> None:
+        self.data_dir = data_dir
+        self.account_id = account_id
+        self.region = region
+        self._clock = clock
+        self.blob_dir = data_dir / "blobs"
+        self.tmp_dir = data_dir / "tmp"
+        for folder in (self.blob_dir, self.tmp_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        for leftover in self.tmp_dir.iterdir():  # uploads cut off by a crash or a kill
+            leftover.unlink(missing_ok=True)
+        self._db = sqlite3.connect(data_dir / "emulator.sqlite3", check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._db:
+            yield self._db
+
+    # --- domains and repositories ---------------------------------------------------------
+
+    def create_domain(self, domain: str) -> dict[str, Any]:
+        with self._tx() as db:
+            if self._domain_row(domain) is not None:
+                raise StoreError(
+                    "ConflictException",
+                    f"Domain {domain} already exists",
+                    resource_type="domain",
+                    resource_id=domain,
+                )
+            db.execute(
+                "INSERT INTO domains VALUES (?, ?, ?)", (domain, self.account_id, self._clock())
+            )
+        return self.describe_domain(domain)
+
+    def describe_domain(self, domain: str) -> dict[str, Any]:
+        row = self._domain_row(domain)
+        if row is None:
+            raise _not_found("domain", domain)
+        repositories, size = self._db.execute(
+            "SELECT (SELECT COUNT(*) FROM repositories WHERE domain = ?),"
+            " (SELECT COALESCE(SUM(size_bytes), 0) FROM assets WHERE domain = ?)",
+            (domain, domain),
+        ).fetchone()
+        arn = f"arn:aws:codeartifact:{self.region}:{row[1]}:domain/{domain}"
+        return {
+            "name": domain,
+            "owner": row[1],
+            "arn": arn,
+            "status": "Active",
+            "createdTime": row[2],
+            "encryptionKey": f"arn:aws:kms:{self.region}:{row[1]}:alias/aws/codeartifact",
+            "repositoryCount": repositories,
+            "assetSizeBytes": size,
+            "s3BucketArn": f"arn:aws:s3:::assets-{row[1]}-{self.region}",
+        }
+
+    def create_repository(self, domain: str, repository: str, description: str) -> dict[str, Any]:
+        with self._tx() as db:
+            self._require_domain(domain)
+            if self._repository_row(domain, repository) is not None:
+                raise StoreError(
+                    "ConflictException",
+                    f"Repository {repository} already exists in domain {domain}",
+                    resource_type="repository",
+                    resource_id=repository,
+                )
+            db.execute(
+                "INSERT INTO repositories VALUES (?, ?, ?, ?)",
+                (domain, repository, description, self._clock()),
+            )
+        return self.describe_repository(domain, repository)
+
+    def describe_repository(self, domain: str, repository: str) -> dict[str, Any]:
+        self._require_domain(domain)
+        row = self._repository_row(domain, repository)
+        if row is None:
+            raise _not_found("repository", repository)
+        return {
+            "name": repository,
+            "administratorAccount": self.account_id,
+            "domainName": domain,
+            "domainOwner": self.account_id,
+            "arn": f"arn:aws:codeartifact:{self.region}:{self.account_id}:repository/"
+            f"{domain}/{repository}",
+            "description": row[0],
+            "upstreams": [],
+            "externalConnections": [],
+            "createdTime": row[1],
+        }
+
+    def require_repository(self, domain: str, repository: str) -> None:
+        """Raise ResourceNotFoundException unless the domain and repository exist."""
+        self._require_domain(domain)
+        if self._repository_row(domain, repository) is None:
+            raise _not_found("repository", repository)
+
+    def _domain_row(self, domain: str) -> tuple[str, str, float] | None:
+        row: tuple[str, str, float] | None = self._db.execute(
+            "SELECT name, owner, created_s FROM domains WHERE name = ?", (domain,)
+        ).fetchone()
+        return row
+
+    def _repository_row(self, domain: str, repository: str) -> tuple[str, float] | None:
+        row: tuple[str, float] | None = self._db.execute(
+            "SELECT description, created_s FROM repositories WHERE domain = ? AND name = ?",
+            (domain, repository),
+        ).fetchone()
+        return row
+
+    def _require_domain(self, domain: str) -> None:
+        if self._domain_row(domain) is None:
+            raise _not_found("domain", domain)
+
+    # --- publishing -------------------------------------------------------------------------
+
+    def blob_path(self, sha256: str) -> Path:
+        return self.blob_dir / sha256[:2] / sha256[2:]
+
+    def check_publish(self, key: PackageKey, version: str) -> None:
+        """Fail early, before the body is read, when a publish cannot succeed."""
+        self.require_repository(key.domain, key.repository)
+        row = self._version_row(key, version)
+        if row is not None and row.status is not VersionStatus.UNFINISHED:
+            raise _version_not_unfinished(key, version, row.status)
+
+    def publish_asset(
+        self,
+        key: PackageKey,
+        version: str,
+        asset: str,
+        blob: Path,
+        digests: Digests,
+        *,
+        unfinished: bool,
+        max_assets: int = c.MAX_ASSETS_PER_VERSION,
+    ) -> tuple[VersionRow, AssetRow]:
+        """Add one asset (its bytes already verified in `blob`) to a version.
+
+        The blob is moved into the content-addressed store before the transaction
+        commits, so the metadata never names bytes that are not there.
+        """
+        with self._tx() as db:
+            self.require_repository(key.domain, key.repository)
+            row = self._version_row(key, version)
+            if row is not None and row.status is not VersionStatus.UNFINISHED:
+                raise _version_not_unfinished(key, version, row.status)
+            existing = self._asset_row(key, version, asset)
+            if existing is not None:
+                self._check_same_content(existing, digests, asset)
+            else:
+                self._check_asset_count(key, version, max_assets)
+                self._place_blob(blob, digests.sha256)
+                db.execute(
+                    "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*key.row(), version, asset, digests.size_bytes, digests.sha256,
+                     digests.sha512, digests.sha1, digests.md5),
+                )  # fmt: skip
+            status = VersionStatus.UNFINISHED if unfinished else VersionStatus.PUBLISHED
+            new_row = self._upsert_version(key, version, row, status)
+        blob.unlink(missing_ok=True)
+        return new_row, AssetRow(asset, digests)
+
+    def _check_same_content(self, existing: AssetRow, digests: Digests, asset: str) -> None:
+        # Re-sending identical bytes is accepted (a retry whose reply was lost); other bytes
+        # under the same name are a conflict. AWS documents neither case; this is the
+        # stricter reading that still lets a client retry safely.
+        if existing.digests.sha256 != digests.sha256:
+            raise StoreError(
+                "ConflictException",
+                f"Asset {asset} already exists with a different SHA-256",
+                resource_type="asset",
+                resource_id=asset,
+            )
+
+    def _check_asset_count(self, key: PackageKey, version: str, max_assets: int) -> None:
+        (count,) = self._db.execute(
+            "SELECT COUNT(*) FROM assets WHERE domain = ? AND repository = ? AND format = ?"
+            " AND namespace = ? AND package = ? AND version = ?",
+            (*key.row(), version),
+        ).fetchone()
+        if count >= max_assets:
+            raise StoreError(
+                "ServiceQuotaExceededException",
+                f"A package version can have at most {max_assets} assets",
+                resource_type="package-version",
+                resource_id=version,
+            )
+
+    def _place_blob(self, blob: Path, sha256: str) -> None:
+        target = self.blob_path(sha256)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(blob, target)
+
+    def _upsert_version(
+        self, key: PackageKey, version: str, row: VersionRow | None, status: VersionStatus
+    ) -> VersionRow:
+        revision = _new_revision()
+        now = self._clock() if row is None else row.published_s
+        self._db.execute(
+            "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET status = excluded.status, revision = excluded.revision",
+            (*key.row(), version, status.value, revision, now),
+        )
+        return VersionRow(version, status, revision, now)
+
+    # --- versions -----------------------------------------------------------------------------
+
+    def _version_row(self, key: PackageKey, version: str) -> VersionRow | None:
+        row = self._db.execute(
+            "SELECT version, status, revision, published_s FROM versions WHERE domain = ?"
+            " AND repository = ? AND format = ? AND namespace = ? AND package = ? AND version = ?",
+            (*key.row(), version),
+        ).fetchone()
+        return None if row is None else VersionRow(row[0], VersionStatus(row[1]), row[2], row[3])
+
+    def _asset_row(self, key: PackageKey, version: str, asset: str) -> AssetRow | None:
+        rows = self._asset_rows(key, version, " AND name = ?", (asset,))
+        return rows[0] if rows else None
+
+    def _asset_rows(
+        self, key: PackageKey, version: str, extra: str = "", params: tuple[Any, ...] = ()
+    ) -> list[AssetRow]:
+        cursor = self._db.execute(
+            "SELECT name, size_bytes, sha256, sha512, sha1, md5 FROM assets WHERE domain = ?"
+            " AND repository = ? AND format = ? AND namespace = ? AND package = ? AND version = ?"
+            f"{extra} ORDER BY name",
+            (*key.row(), version, *params),
+        )
+        return [AssetRow(r[0], Digests(*r[1:])) for r in cursor]
+
+    def describe_version(self, key: PackageKey, version: str) -> VersionRow:
+        self.require_repository(key.domain, key.repository)
+        row = self._version_row(key, version)
+        if row is None:
+            raise _not_found("package-version", version)
+        return row
+
+    def list_assets(self, key: PackageKey, version: str) -> tuple[VersionRow, list[AssetRow]]:
+        row = self.describe_version(key, version)
+        return row, self._asset_rows(key, version)
+
+    def get_asset(self, key: PackageKey, version: str, asset: str) -> tuple[VersionRow, AssetRow]:
+        row = self.describe_version(key, version)
+        found = self._asset_row(key, version, asset)
+        if found is None:
+            raise _not_found("asset", asset)
+        return row, found
+
+    def list_versions(self, key: PackageKey) -> list[VersionRow]:
+        self.require_repository(key.domain, key.repository)
+        rows = self._db.execute(
+            "SELECT version, status, revision, published_s FROM versions WHERE domain = ?"
+            " AND repository = ? AND format = ? AND namespace = ? AND package = ?"
+            " ORDER BY version",
+            key.row(),
+        ).fetchall()
+        if not rows:
+            raise _not_found("package", key.package)
+        return [VersionRow(r[0], VersionStatus(r[1]), r[2], r[3]) for r in rows]
+
+    def list_packages(self, domain: str, repository: str) -> list[tuple[str, str, str]]:
+        """(format, namespace, package) of every package in a repository, sorted."""
+        self.require_repository(domain, repository)
+        rows = self._db.execute(
+            "SELECT DISTINCT format, namespace, package FROM versions"
+            " WHERE domain = ? AND repository = ? ORDER BY format, namespace, package",
+            (domain, repository),
+        ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def update_status(
+        self,
+        key: PackageKey,
+        versions: list[str],
+        *,
+        target: VersionStatus,
+        expected: VersionStatus | None,
+        revisions: dict[str, str],
+    ) -> tuple[dict[str, VersionRow], dict[str, tuple[str, str]]]:
+        """Move versions to `target`; returns (successful, failed as (code, message))."""
+        done: dict[str, VersionRow] = {}
+        failed: dict[str, tuple[str, str]] = {}
+        with self._tx():
+            self.require_repository(key.domain, key.repository)
+            for version in versions:
+                row = self._version_row(key, version)
+                problem = _status_problem(row, version, target, expected, revisions.get(version))
+                if problem is not None:
+                    failed[version] = problem
+                    continue
+                assert row is not None
+                done[version] = self._upsert_version(key, version, row, target)
+        return done, failed
+
+    def delete_versions(
+        self, key: PackageKey, versions: list[str], *, expected: VersionStatus | None
+    ) -> tuple[dict[str, VersionRow], dict[str, tuple[str, str]]]:
+        """Delete versions and their assets; bytes no other asset uses are removed."""
+        done: dict[str, VersionRow] = {}
+        failed: dict[str, tuple[str, str]] = {}
+        orphans: list[str] = []
+        with self._tx() as db:
+            self.require_repository(key.domain, key.repository)
+            for version in versions:
+                row = self._version_row(key, version)
+                if row is None:
+                    failed[version] = ("NOT_FOUND", f"Package version {version} not found")
+                    continue
+                if expected is not None and row.status is not expected:
+                    failed[version] = _mismatched_status(row.status, expected)
+                    continue
+                orphans += [a.digests.sha256 for a in self._asset_rows(key, version)]
+                where = (
+                    "domain = ? AND repository = ? AND format = ? AND namespace = ?"
+                    " AND package = ? AND version = ?"
+                )
+                db.execute(f"DELETE FROM assets WHERE {where}", (*key.row(), version))
+                db.execute(f"DELETE FROM versions WHERE {where}", (*key.row(), version))
+                done[version] = VersionRow(version, VersionStatus.DELETED, row.revision, 0.0)
+        self._remove_unreferenced(orphans)
+        return done, failed
+
+    def _remove_unreferenced(self, sha256s: list[str]) -> None:
+        for sha256 in set(sha256s):
+            (uses,) = self._db.execute(
+                "SELECT COUNT(*) FROM assets WHERE sha256 = ?", (sha256,)
+            ).fetchone()
+            if uses == 0:
+                self.blob_path(sha256).unlink(missing_ok=True)
+
+    def replace_asset_bytes(self, key: PackageKey, version: str, asset: str, data: bytes) -> None:
+        """Overwrite an asset's content behind the service's back (for audit tests).
+
+        The recorded digests are recomputed, as if storage had been tampered with or a
+        different file had been published under the same name by another tool.
+        """
+        writer = BlobWriter(self.tmp_dir)
+        writer.write(data)
+        digests = writer.finish()
+        with self._tx() as db:
+            self._place_blob(writer.path, digests.sha256)
+            db.execute(
+                "UPDATE assets SET size_bytes = ?, sha256 = ?, sha512 = ?, sha1 = ?, md5 = ?"
+                " WHERE domain = ? AND repository = ? AND format = ? AND namespace = ?"
+                " AND package = ? AND version = ? AND name = ?",
+                (digests.size_bytes, digests.sha256, digests.sha512, digests.sha1,
+                 digests.md5, *key.row(), version, asset),
+            )  # fmt: skip
+        writer.discard()
+
+
+# Which status changes UpdatePackageVersionsStatus allows. AWS documents that Unfinished
+# cannot be a target and that Disposed/Deleted versions cannot be restored; the rest
+# (Published <-> Unlisted <-> Archived, Unfinished -> any allowed target) is allowed.
+_FINAL_STATUSES = frozenset({VersionStatus.DISPOSED, VersionStatus.DELETED})
+
+
+def _status_problem(
+    row: VersionRow | None,
+    version: str,
+    target: VersionStatus,
+    expected: VersionStatus | None,
+    revision: str | None,
+) -> tuple[str, str] | None:
+    if row is None:
+        return ("NOT_FOUND", f"Package version {version} not found")
+    if expected is not None and row.status is not expected:
+        return _mismatched_status(row.status, expected)
+    if revision is not None and revision != row.revision:
+        return ("MISMATCHED_REVISION", f"Expected revision {revision}, found {row.revision}")
+    if row.status in _FINAL_STATUSES:
+        return ("NOT_ALLOWED", f"Cannot change status from {row.status} to {target}")
+    return None
+
+
+def _mismatched_status(actual: VersionStatus, expected: VersionStatus) -> tuple[str, str]:
+    return ("MISMATCHED_STATUS", f"Expected status {expected}, found {actual}")
+
+
+def _not_found(resource_type: str, name: str) -> StoreError:
+    label = resource_type.replace("-", " ").capitalize()
+    return StoreError(
+        "ResourceNotFoundException",
+        f"{label} {name} not found",
+        resource_type=resource_type,
+        resource_id=name,
+    )
+
+
+def _version_not_unfinished(key: PackageKey, version: str, status: VersionStatus) -> StoreError:
+    return StoreError(
+        "ConflictException",
+        f"Package version {key.namespace}/{key.package}@{version} is {status};"
+        " assets can only be added to an Unfinished version",
+        resource_type="package-version",
+        resource_id=version,
+    )

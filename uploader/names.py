@@ -1,0 +1,98 @@
+"""The service's naming rules, shared by the manifest validator and the emulator.
+
+Each check returns None when the value is valid, or a short reason that a caller
+prefixes with the place of the value (`manifest.yaml:14: versions[3].package: ...`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Final
+
+from uploader import constants as c
+
+
+def _full(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+_DOMAIN_RE: Final = _full(c.DOMAIN_PATTERN)
+_REPOSITORY_RE: Final = _full(c.REPOSITORY_PATTERN)
+_PACKAGE_RE: Final = _full(c.PACKAGE_PATTERN)
+_ACCOUNT_RE: Final = _full(c.ACCOUNT_ID_PATTERN)
+_SHA256_RE: Final = _full(c.SHA256_PATTERN)
+
+
+def _check(
+    value: object, regex: re.Pattern[str], min_len: int, max_len: int, rule: str
+) -> str | None:
+    if not isinstance(value, str):
+        return f"must be a string, not {type(value).__name__}"
+    if not min_len <= len(value) <= max_len:
+        return f"must be {min_len} to {max_len} characters long (got {len(value)})"
+    if regex.fullmatch(value) is None:
+        return f"{value!r} does not match {rule}"
+    return None
+
+
+def check_domain(value: object) -> str | None:
+    """A CodeArtifact domain name: lower-case letters, digits and hyphens."""
+    return _check(
+        value,
+        _DOMAIN_RE,
+        c.DOMAIN_MIN_LEN,
+        c.DOMAIN_MAX_LEN,
+        "the domain rule (lower-case letters, digits, '-'; starts with a letter)",
+    )
+
+
+def check_repository(value: object) -> str | None:
+    """A repository name: letters, digits, '.', '_', '-'; starts with a letter or digit."""
+    return _check(
+        value,
+        _REPOSITORY_RE,
+        c.REPOSITORY_MIN_LEN,
+        c.REPOSITORY_MAX_LEN,
+        "the repository rule (letters, digits, '.', '_', '-')",
+    )
+
+
+def check_package_part(value: object) -> str | None:
+    """A namespace, package name or version: no '#', '/' or white space."""
+    return _check(
+        value,
+        _PACKAGE_RE,
+        c.PACKAGE_MIN_LEN,
+        c.PACKAGE_MAX_LEN,
+        "the name rule (no '#', '/' or white space)",
+    )
+
+
+def check_account_id(value: object) -> str | None:
+    """A 12-digit AWS account id."""
+    return _check(value, _ACCOUNT_RE, 12, 12, "an account id (12 digits)")
+
+
+def check_sha256(value: object) -> str | None:
+    """A SHA-256 as the service takes it: 64 lower-case hex digits."""
+    return _check(value, _SHA256_RE, 64, 64, "a SHA-256 (64 lower-case hex digits)")
+
+
+def check_asset_name(value: object) -> str | None:
+    """An asset name: 1..255 characters, none of Unicode category C (control, format, ...)."""
+    if not isinstance(value, str):
+        return f"must be a string, not {type(value).__name__}"
+    if not c.ASSET_NAME_MIN_LEN <= len(value) <= c.ASSET_NAME_MAX_LEN:
+        return (
+            f"must be {c.ASSET_NAME_MIN_LEN} to {c.ASSET_NAME_MAX_LEN} characters long"
+            f" (got {len(value)})"
+        )
+    for char in value:
+        if unicodedata.category(char).startswith("C"):
+            return f"contains the control or invisible character U+{ord(char):04X}"
+    return None
+
+
+Check = Callable[[object], "str | None"]
