@@ -114,3 +114,74 @@ def test_emulator_command_rejects_bad_flags(args: list[str], fragment: str) -> N
     assert result.returncode == 2
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_aioboto3_drives_every_operation_and_error_shape(tmp_path: Path) -> None:
+    """Each of the twelve operations, and each error type, as aioboto3 parses them."""
+    from botocore.exceptions import ClientError
+
+    from tests.conftest import start_emulator
+    from uploader.emulator.faults import Quotas
+
+    quotas = Quotas.none().with_rate("ListPackageVersionAssets", 1)
+    emu = start_emulator(tmp_path, quotas=quotas)
+    config = Config(retries={"total_max_attempts": 1})
+    try:
+        async with aioboto3.Session().client(
+            "codeartifact", endpoint_url=emu.endpoint_url, config=config
+        ) as client:
+
+            async def code_of(call: object) -> str:
+                with pytest.raises(ClientError) as excinfo:
+                    await call  # type: ignore[misc]
+                return str(excinfo.value.response["Error"]["Code"])
+
+            assert (await client.create_domain(domain="tour"))["domain"]["name"] == "tour"
+            assert (await client.describe_domain(domain="tour"))["domain"]["status"] == "Active"
+            await client.create_repository(domain="tour", repository="r1")
+            assert (await client.describe_repository(domain="tour", repository="r1"))["repository"]
+            tour = {"domain": "tour", "repository": "r1", "format": "generic", "namespace": "n"}
+            sha = hashlib.sha256(b"t").hexdigest()
+            await client.publish_package_version(
+                **tour, package="p", packageVersion="1", assetName="t", assetContent=b"t",
+                assetSHA256=sha, unfinished=True,
+            )  # fmt: skip
+            await client.update_package_versions_status(
+                **tour, package="p", versions=["1"], targetStatus="Published"
+            )
+            described = await client.describe_package_version(
+                **tour, package="p", packageVersion="1"
+            )
+            assert described["packageVersion"]["status"] == "Published"
+            assert (await client.list_packages(domain="tour", repository="r1"))["packages"]
+            assert (await client.list_package_versions(**tour, package="p"))["versions"]
+            listed = await client.list_package_version_assets(
+                **tour, package="p", packageVersion="1"
+            )
+            assert listed["assets"][0]["hashes"]["SHA-256"] == sha
+            throttled = client.list_package_version_assets(**tour, package="p", packageVersion="1")
+            with pytest.raises(ClientError) as excinfo:
+                await throttled
+            assert excinfo.value.response["Error"]["Code"] == "ThrottlingException"
+            assert excinfo.value.response["retryAfterSeconds"] >= 1
+            got = await client.get_package_version_asset(
+                **tour, package="p", packageVersion="1", asset="t"
+            )
+            assert await got["asset"].read() == b"t"
+            assert await code_of(client.create_domain(domain="tour")) == "ConflictException"
+            missing = client.describe_package_version(**tour, package="p", packageVersion="9")
+            assert await code_of(missing) == "ResourceNotFoundException"
+            bad = client.publish_package_version(
+                **tour, package="p", packageVersion="2", assetName="t", assetContent=b"t",
+                assetSHA256="0" * 64,
+            )  # fmt: skip
+            assert await code_of(bad) == "ValidationException"
+            deleted = await client.delete_package_versions(**tour, package="p", versions=["1"])
+            assert deleted["successfulVersions"]["1"]["status"] == "Deleted"
+        async with aioboto3.Session(
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key="not-the-secret"
+        ).client("codeartifact", endpoint_url=emu.endpoint_url, config=config) as intruder:
+            denied = intruder.describe_domain(domain="tour")
+            assert await code_of(denied) == "AccessDeniedException"
+    finally:
+        emu.stop()
