@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from uploader import __version__
-from uploader.errors import ExitCode
-from uploader.logs import configure_logging
+from uploader.config import DEFAULT_LOCAL_DIR
+from uploader.errors import ExitCode, InvalidInputError
+from uploader.logs import LogFormat, configure_logging
+from uploader.manifest import TargetStatus
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,6 +92,14 @@ def _parse_credentials(values: tuple[str, ...]) -> dict[str, str] | None:
     help="Seeded faults, e.g. 'publish:error=0.05,reset=0.02,lost_reply=0.02,"
     "latency=20ms' (repeatable).",
 )
+@click.option(
+    "--republish",
+    type=click.Choice(["accept", "conflict"]),
+    default="accept",
+    show_default=True,
+    help="A second publish of an asset with the same SHA-256: accepted, or a "
+    "ConflictException (AWS documents neither).",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the fault schedule.")
 @click.option(
     "--max-asset-size",
@@ -105,6 +117,7 @@ def emulator(
     quotas: str,
     rates: tuple[str, ...],
     fault_specs: tuple[str, ...],
+    republish: str,
     seed: int,
     max_asset_size_bytes: int | None,
 ) -> None:
@@ -131,6 +144,7 @@ def emulator(
             quotas=limits,
             faults=plan,
             max_asset_size_bytes=max_asset_size_bytes or c.MAX_ASSET_SIZE_BYTES,
+            republish_conflicts=republish == "conflict",
         )
     except ValueError as error:
         raise click.UsageError(str(error)) from None
@@ -150,3 +164,162 @@ async def _serve(server: object) -> int:
         sys.stdout.flush()
         await stop.wait()
     return ExitCode.OK
+
+
+def _target_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Where uploads go: shared by `run` and (later) `verify`."""
+    options = [
+        click.option("--domain", envvar="UPLOADER_DOMAIN", help="Default domain of entries."),
+        click.option("--domain-owner", envvar="UPLOADER_DOMAIN_OWNER", metavar="ACCOUNT",
+                     help="Account that owns the domain (12 digits)."),
+        click.option("--repository", envvar="UPLOADER_REPOSITORY",
+                     help="Default repository of entries."),
+        click.option("--namespace", envvar="UPLOADER_NAMESPACE",
+                     help="Default namespace of entries."),
+        click.option("--region", envvar="UPLOADER_REGION",
+                     help="AWS region (default: the AWS configuration's)."),
+        click.option("--profile", envvar="UPLOADER_PROFILE", help="AWS named profile."),
+        click.option("--endpoint-url", envvar="UPLOADER_ENDPOINT_URL",
+                     help="Another endpoint, e.g. an emulator. "
+                     "AWS_ENDPOINT_URL_CODEARTIFACT works too."),
+        click.option("--local", is_flag=True,
+                     help="Start the embedded emulator and upload to it."),
+        click.option("--local-dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=str(DEFAULT_LOCAL_DIR), show_default=True,
+                     help="Where --local keeps the emulator's data."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@main.command()
+@click.argument("manifest")
+@_target_options
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in TargetStatus]),
+    default=None,
+    envvar="UPLOADER_STATUS",
+    help="Default final status of versions (Published unless the manifest says).",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=8,
+    show_default=True,
+    envvar="UPLOADER_WORKERS",
+    help="Versions in flight at once.",
+)
+@click.option(
+    "--max-uploads",
+    type=int,
+    default=16,
+    show_default=True,
+    envvar="UPLOADER_MAX_UPLOADS",
+    help="Asset uploads in flight at once.",
+)
+@click.option(
+    "--hash-threads",
+    type=int,
+    default=2,
+    show_default=True,
+    envvar="UPLOADER_HASH_THREADS",
+    help="Threads hashing files.",
+)
+@click.option(
+    "--rate",
+    default=None,
+    envvar="UPLOADER_RATE",
+    metavar="REQ_PER_S|auto",
+    help="Publish rate (default: AWS's quota, 10/s); `auto` adapts to throttling.",
+)
+@click.option(
+    "--max-attempts",
+    type=int,
+    default=8,
+    show_default=True,
+    envvar="UPLOADER_MAX_ATTEMPTS",
+    help="Attempts per request, the first included.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="UPLOADER_REPORT",
+    help="Write a JSON report here.",
+)
+@click.option("--dry-run", is_flag=True, help="Validate and hash; send nothing.")
+@click.option(
+    "--shard",
+    default=None,
+    envvar="UPLOADER_SHARD",
+    metavar="K/N",
+    help="Take the K-th of N shares of the packages (for parallel jobs).",
+)
+@click.option(
+    "--allow-outside", is_flag=True, help="Let asset paths resolve outside the manifest's folder."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "console", "json"]),
+    default="auto",
+    envvar="UPLOADER_LOG_FORMAT",
+    show_default=True,
+    help="Log lines for people or for machines (auto: console on a terminal).",
+)
+def run(
+    manifest: str,
+    report_path: Path | None,
+    rate: str | None,
+    shard: str | None,
+    log_format: LogFormat,
+    **options: Any,
+) -> None:
+    """Upload every package version a MANIFEST lists (`-` reads JSON Lines from stdin)."""
+    configure_logging(log_format)
+    from uploader import runner
+    from uploader.config import RunSettings, parse_rate, parse_shard
+
+    try:
+        rate_per_s, rate_auto = parse_rate(rate) if rate is not None else (None, False)
+        status = options.pop("status")
+        settings = RunSettings(
+            manifest=manifest, report=report_path, rate_per_s=rate_per_s, rate_auto=rate_auto,
+            shard=parse_shard(shard) if shard else (1, 1),
+            status=TargetStatus(status) if status else None, **options,
+        )  # fmt: skip
+    except InvalidInputError as error:
+        raise click.UsageError(str(error)) from None
+    try:
+        report = asyncio.run(runner.run(settings))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    click.echo(report.summary())
+    if report_path is not None:
+        click.echo(f"report: {report_path}")
+    sys.exit(report.exit_code())
+
+
+@main.command()
+@click.argument("manifest")
+@click.option("--allow-outside", is_flag=True,
+              help="Let asset paths resolve outside the manifest's folder.")  # fmt: skip
+def validate(manifest: str, allow_outside: bool) -> None:
+    """Check a MANIFEST without uploading: every problem, one line each (exit 2 if any)."""
+    from uploader.manifest import Problem, read_manifest
+
+    problems = versions = assets = 0
+    for entry in read_manifest(manifest, allow_outside=allow_outside):
+        if isinstance(entry, Problem):
+            problems += 1
+            click.echo(str(entry), err=True)
+        else:
+            versions += 1
+            assets += len(entry.assets)
+    name = "<stdin>" if manifest == "-" else manifest
+    if problems:
+        click.echo(f"{name}: {problems} problem(s); {versions} valid version(s)", err=True)
+        sys.exit(ExitCode.BAD_INPUT)
+    click.echo(f"{name}: OK, {versions} version(s), {assets} asset(s)")

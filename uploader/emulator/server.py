@@ -63,6 +63,8 @@ class Emulator:
         quotas: request-rate quotas; none by default.
         faults: seeded fault schedule; none by default.
         max_asset_size_bytes: uploads above it get ServiceQuotaExceededException.
+        republish_conflicts: any second publish of an asset name is a ConflictException,
+            even with identical bytes (AWS documents neither behaviour).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class Emulator:
         faults: FaultPlan | None = None,
         max_asset_size_bytes: int = c.MAX_ASSET_SIZE_BYTES,
         account_id: str = c.DEFAULT_ACCOUNT_ID,
+        republish_conflicts: bool = False,
     ) -> None:
         self._repos = [parse_repo_spec(spec) for spec in repos]
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -95,6 +98,7 @@ class Emulator:
             "max_asset_size_bytes": max_asset_size_bytes,
         }
         self._account_id = account_id
+        self._republish_conflicts = republish_conflicts
         self._runner: web.AppRunner | None = None
         self.state: EmulatorState | None = None
 
@@ -118,7 +122,11 @@ class Emulator:
         self.port = self._runner.addresses[0][1]
 
     def _open_store(self) -> Store:
-        store = Store(self.data_dir, account_id=self._account_id)
+        store = Store(
+            self.data_dir,
+            account_id=self._account_id,
+            republish_conflicts=self._republish_conflicts,
+        )
         for domain, repository in self._repos:
             ensure_repository(store, domain, repository)
         return store

@@ -169,6 +169,8 @@ class Store:
         data_dir: where `emulator.sqlite3`, `blobs/` and `tmp/` live; created if missing.
         account_id: the owner of every domain (the emulator serves one account).
         clock: seconds since the epoch, for created and published times.
+        republish_conflicts: a second publish of an asset name is a ConflictException even
+            with the same SHA-256 (by default identical bytes are accepted).
     """
 
     def __init__(
@@ -178,8 +180,10 @@ class Store:
         account_id: str = c.DEFAULT_ACCOUNT_ID,
         region: str = c.DEFAULT_REGION,
         clock: Any = time.time,
+        republish_conflicts: bool = False,
     ) -> None:
         self.data_dir = data_dir
+        self.republish_conflicts = republish_conflicts
         self.account_id = account_id
         self.region = region
         self._clock = clock
@@ -347,9 +351,10 @@ class Store:
 
     def _check_same_content(self, existing: AssetRow, digests: Digests, asset: str) -> None:
         # Re-sending identical bytes is accepted (a retry whose reply was lost); other bytes
-        # under the same name are a conflict. AWS documents neither case; this is the
-        # stricter reading that still lets a client retry safely.
-        if existing.digests.sha256 != digests.sha256:
+        # under the same name are a conflict. AWS documents neither case, so with
+        # `republish_conflicts` any second publish of a name is a ConflictException, the
+        # strictest reading: clients can be tested against both.
+        if self.republish_conflicts or existing.digests.sha256 != digests.sha256:
             raise StoreError(
                 "ConflictException",
                 f"Asset {asset} already exists with a different SHA-256",
