@@ -1,0 +1,108 @@
+"""Run settings: one typed object, validated in one place.
+
+The command line builds it (click reads flags, then `UPLOADER_*` environment variables,
+then defaults); AWS settings come the AWS ways (profile, env, container role,
+`AWS_ENDPOINT_URL_CODEARTIFACT`) and are only passed through when given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from uploader import constants as c
+from uploader.errors import InvalidInputError
+from uploader.limits import AdaptivePolicy, Family, RateLimits
+from uploader.manifest import TargetStatus
+
+DEFAULT_LOCAL_DIR: Final = Path(".uploader/emulator")
+LOCAL_CREDENTIALS: Final = ("local", "local")  # the embedded emulator accepts any signer
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything `uploader run` needs.
+
+    Args:
+        manifest: a path, or `-` for JSON Lines on stdin.
+        domain/domain_owner/repository/namespace/status: defaults for manifest entries.
+        rate_per_s: the publish rate; None keeps AWS's default quota (10/s).
+        rate_auto: adapt the rates to throttling (AIMD), up to the starting rates.
+        local: run against an embedded emulator in `local_dir`.
+        shard: (k, n): take the k-th of n shares of the packages.
+    """
+
+    manifest: str
+    domain: str | None = None
+    domain_owner: str | None = None
+    repository: str | None = None
+    namespace: str | None = None
+    status: TargetStatus | None = None
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    local: bool = False
+    local_dir: Path = DEFAULT_LOCAL_DIR
+    workers: int = 8
+    max_uploads: int = 16
+    hash_threads: int = 2
+    max_attempts: int = 8
+    rate_per_s: float | None = None
+    rate_auto: bool = False
+    report: Path | None = None
+    dry_run: bool = False
+    shard: tuple[int, int] = (1, 1)
+    allow_outside: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "max_uploads", "hash_threads", "max_attempts"):
+            if getattr(self, name) < 1:
+                raise InvalidInputError(f"--{name.replace('_', '-')} must be at least 1")
+        k, n = self.shard
+        if not 1 <= k <= n:
+            raise InvalidInputError(f"--shard {k}/{n}: K must be between 1 and N")
+
+    def manifest_defaults(self) -> dict[str, object]:
+        """Fields every manifest entry inherits unless it (or the file's defaults) sets them."""
+        fields = {
+            "domain": self.domain,
+            "domain_owner": self.domain_owner,
+            "repository": self.repository,
+            "namespace": self.namespace,
+            "status": None if self.status is None else self.status.value,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
+    def rate_limits(self) -> RateLimits:
+        """The shared rate limits: AWS's quotas, with the publish rate overridden.
+
+        A publish is also an account write, so a publish rate above the write quota
+        raises the write rate with it: otherwise `--rate` could never take effect.
+        """
+        rates: dict[Family, float] = {}
+        if self.rate_per_s is not None:
+            rates[Family.PUBLISH] = self.rate_per_s
+            rates[Family.WRITE] = max(c.ACCOUNT_WRITE_RATE_PER_S, self.rate_per_s * 1.25)
+        return RateLimits(rates, adaptive=AdaptivePolicy() if self.rate_auto else None)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`K/N` -> (k, n); InvalidInputError with a one-line reason."""
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit()) or not 1 <= int(k) <= int(n):
+        raise InvalidInputError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. 2/8")
+    return int(k), int(n)
+
+
+def parse_rate(text: str) -> tuple[float | None, bool]:
+    """`--rate` as (publish rate per second, adaptive?): a positive number, or `auto`."""
+    if text.strip().lower() == "auto":
+        return None, True
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0 < rate < float("inf"):
+        raise InvalidInputError(f"--rate {text!r}: expected requests per second (> 0) or auto")
+    return rate, False

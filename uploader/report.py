@@ -1,0 +1,228 @@
+"""Outcomes, the end-of-run summary, the JSON report and the exit code.
+
+Memory stays flat however long the manifest: per-version records are spooled to a
+temporary JSON Lines file as versions finish, and the report is assembled from it at the
+end; only counters live in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any
+
+from uploader.errors import ExitCode
+
+
+class AssetOutcome(StrEnum):
+    """What happened to one asset."""
+
+    PENDING = "pending"  # not sent (interrupted, or its version failed first)
+    HASHED = "hashed"  # dry run: hashed, nothing sent
+    PUBLISHED = "published"  # sent and confirmed by the server in this run
+    PRESENT = "already_present"  # the server already had it with the same SHA-256
+    FAILED = "failed"
+
+
+class VersionOutcome(StrEnum):
+    """What happened to one package version."""
+
+    PENDING = "pending"  # not finished (interrupted)
+    HASHED = "hashed"  # dry run
+    FINALIZED = "finalized"  # every asset in, status set to the manifest's target
+    UNFINISHED = "unfinished"  # every asset in, left Unfinished as the manifest asked
+    SKIPPED = "skipped"  # already on the server, complete: nothing sent
+    FAILED = "failed"
+    INVALID = "invalid"  # the manifest entry is wrong; nothing was tried
+
+    @property
+    def done(self) -> bool:
+        return self in (VersionOutcome.FINALIZED, VersionOutcome.UNFINISHED, VersionOutcome.SKIPPED)
+
+
+@dataclass
+class AssetRecord:
+    name: str
+    path: str
+    size_bytes: int | None = None
+    sha256: str | None = None
+    outcome: AssetOutcome = AssetOutcome.PENDING
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "size": self.size_bytes,
+            "sha256": self.sha256,
+            "outcome": self.outcome.value,
+        }
+
+
+@dataclass
+class VersionRecord:
+    """One version's outcome, as the report lists it."""
+
+    domain: str
+    repository: str
+    namespace: str
+    package: str
+    version: str
+    target_status: str
+    assets: list[AssetRecord] = field(default_factory=list)
+    outcome: VersionOutcome = VersionOutcome.PENDING
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "repository": self.repository,
+            "namespace": self.namespace,
+            "package": self.package,
+            "version": self.version,
+            "status": self.outcome.value,
+            "target_status": self.target_status,
+            "assets": [a.to_json() for a in self.assets],
+            "error": self.error,
+        }
+
+
+@dataclass
+class Totals:
+    """Counters for the summary; cheap to update from any task."""
+
+    versions: Counter[str] = field(default_factory=Counter)
+    assets: Counter[str] = field(default_factory=Counter)
+    bytes_published: int = 0
+    bytes_hashed: int = 0
+    publish_requests: int = 0
+    throttled: int = 0
+    retries: int = 0
+    problems: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "versions": dict(sorted(self.versions.items())),
+            "assets": dict(sorted(self.assets.items())),
+            "bytes_published": self.bytes_published,
+            "bytes_hashed": self.bytes_hashed,
+            "publish_requests": self.publish_requests,
+            "throttled": self.throttled,
+            "retries": self.retries,
+            "manifest_problems": self.problems,
+        }
+
+
+class Report:
+    """Collects outcomes during a run and writes the JSON report at the end.
+
+    Args:
+        path: where `write` puts the report; None keeps only the counters.
+        clock: monotonic seconds, for the elapsed time and rates.
+    """
+
+    def __init__(self, path: Path | None = None, *, clock: Any = time.monotonic) -> None:
+        self.path = path
+        self.totals = Totals()
+        self._clock = clock
+        self.started_s = clock()
+        self.interrupted = False
+        self.fatal: str | None = None
+        # Two spools, one per list of the report, so that neither is held in memory.
+        self._spools: dict[str, IO[str]] = {}
+        if path is not None:
+            self._spools = {name: _spool() for name in ("versions", "invalid")}
+
+    def __repr__(self) -> str:
+        return f"<Report versions={dict(self.totals.versions)} assets={dict(self.totals.assets)}>"
+
+    def add_version(self, record: VersionRecord) -> None:
+        """Count a finished version (any outcome) and spool its record."""
+        self.totals.versions[record.outcome.value] += 1
+        for asset in record.assets:
+            self.totals.assets[asset.outcome.value] += 1
+        if self._spools:
+            self._spools["versions"].write(json.dumps(record.to_json()) + "\n")
+
+    def add_problem(self, where: str, message: str) -> None:
+        """Count an invalid manifest entry (already logged by the caller)."""
+        self.totals.problems += 1
+        if self._spools:
+            self._spools["invalid"].write(json.dumps({"place": where, "error": message}) + "\n")
+
+    @property
+    def elapsed_s(self) -> float:
+        return self._clock() - self.started_s  # type: ignore[no-any-return]
+
+    def exit_code(self) -> ExitCode:
+        """0 all done; 1 some failed or invalid; 2 nothing valid; 3 fatal; 130 interrupted."""
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        if self.fatal is not None:
+            return ExitCode.CANNOT_START
+        if self.totals.problems and not self.totals.versions.total():
+            return ExitCode.BAD_INPUT  # nothing in the manifest could even be tried
+        failed = self.totals.versions[VersionOutcome.FAILED] + self.totals.versions["pending"]
+        if failed or self.totals.problems:
+            return ExitCode.SOME_FAILED
+        return ExitCode.OK
+
+    def summary(self) -> str:
+        """One line for people: outcomes, volume, rate, throttles."""
+        t = self.totals
+        versions = ", ".join(f"{n} {k}" for k, n in sorted(t.versions.items())) or "none"
+        assets = ", ".join(f"{n} {k}" for k, n in sorted(t.assets.items())) or "none"
+        elapsed_s = max(self.elapsed_s, 1e-9)
+        rate = t.assets[AssetOutcome.PUBLISHED] / elapsed_s
+        line = (
+            f"versions: {versions}; assets: {assets}; invalid entries: {t.problems}; "
+            f"{t.bytes_published / 2**20:.1f} MiB published in {elapsed_s:.1f} s "
+            f"({rate:.1f} assets/s); throttled {t.throttled}, retries {t.retries}"
+        )
+        if self.fatal:
+            line += f"; stopped: {self.fatal}"
+        return line
+
+    def write(self) -> None:
+        """Write the JSON report atomically (temp file + rename), streaming the spools."""
+        if self.path is None or not self._spools:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as out:
+            self._write_to(out)
+            out.flush()
+            os.fsync(out.fileno())
+        tmp.replace(self.path)
+
+    def _write_to(self, out: IO[str]) -> None:
+        head = {
+            "exit_code": int(self.exit_code()),
+            "elapsed_s": round(self.elapsed_s, 3),
+            "interrupted": self.interrupted,
+            "fatal_error": self.fatal,
+            "totals": self.totals.to_json(),
+        }
+        out.write(json.dumps(head)[:-1])
+        for name, spool in self._spools.items():
+            out.write(f', "{name}": [')
+            spool.seek(0)
+            for n, line in enumerate(spool):
+                out.write(("\n" if n == 0 else ",\n") + line.rstrip("\n"))
+            spool.seek(0, os.SEEK_END)
+            out.write("]")
+        out.write("}\n")
+
+    def close(self) -> None:
+        for spool in self._spools.values():
+            spool.close()
+        self._spools = {}
+
+
+def _spool() -> IO[str]:
+    return tempfile.TemporaryFile("w+", encoding="utf-8")
