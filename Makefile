@@ -13,8 +13,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# A real upload of config/example/manifest.yaml to the embedded emulator, from scratch.
+DEMO_DIR := .uploader/demo
 demo: $(STAMP)
-	$(PY) -m uploader.demo
+	@rm -rf $(DEMO_DIR)
+	$(VENV)/bin/uploader run config/example/manifest.yaml --local --local-dir $(DEMO_DIR)/emulator \
+		--report $(DEMO_DIR)/report.json
 
 test: lint typecheck unit
 

@@ -180,8 +180,8 @@ class Report:
         elapsed_s = max(self.elapsed_s, 1e-9)
         rate = t.assets[AssetOutcome.PUBLISHED] / elapsed_s
         line = (
-            f"versions: {versions}; assets: {assets}; invalid entries: {t.problems}; "
-            f"{t.bytes_published / 2**20:.1f} MiB published in {elapsed_s:.1f} s "
+            f"versions: {versions}; assets: {assets}; manifest problems: {t.problems}; "
+            f"{_size(t.bytes_published)} published in {elapsed_s:.1f} s "
             f"({rate:.1f} assets/s); throttled {t.throttled}, retries {t.retries}"
         )
         if self.fatal:
@@ -222,6 +222,13 @@ class Report:
         for spool in self._spools.values():
             spool.close()
         self._spools = {}
+
+
+def _size(n_bytes: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes} bytes"
 
 
 def _spool() -> IO[str]:
