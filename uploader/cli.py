@@ -251,6 +251,27 @@ def _target_options(command: Callable[..., None]) -> Callable[..., None]:
 )
 @click.option("--dry-run", is_flag=True, help="Validate and hash; send nothing.")
 @click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="UPLOADER_JOURNAL",
+    help="Resume journal (default: .uploader/journal.sqlite beside the manifest).",
+)
+@click.option(
+    "--no-resume",
+    "no_resume",
+    is_flag=True,
+    help="Ignore what the journal says is done (it is still written).",
+)
+@click.option(
+    "--drain-timeout",
+    "drain_timeout_s",
+    type=float,
+    default=30.0,
+    show_default=True,
+    envvar="UPLOADER_DRAIN_TIMEOUT",
+    help="After SIGINT/SIGTERM, seconds requests in flight may take.",
+)
+@click.option(
     "--shard",
     default=None,
     envvar="UPLOADER_SHARD",
@@ -284,6 +305,7 @@ def run(
     try:
         rate_per_s, rate_auto = parse_rate(rate) if rate is not None else (None, False)
         status = options.pop("status")
+        options["resume"] = not options.pop("no_resume")
         settings = RunSettings(
             manifest=manifest, report=report_path, rate_per_s=rate_per_s, rate_auto=rate_auto,
             shard=parse_shard(shard) if shard else (1, 1),
@@ -323,3 +345,46 @@ def validate(manifest: str, allow_outside: bool) -> None:
         click.echo(f"{name}: {problems} problem(s); {versions} valid version(s)", err=True)
         sys.exit(ExitCode.BAD_INPUT)
     click.echo(f"{name}: OK, {versions} version(s), {assets} asset(s)")
+
+
+@main.command()
+@click.argument("manifest", required=False)
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="UPLOADER_JOURNAL",
+    help="The journal to read (default: the one beside MANIFEST, or ./.uploader/journal.sqlite).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")  # fmt: skip
+def status(manifest: str | None, journal: Path | None, as_json: bool) -> None:
+    """What the resume journal says: versions and assets done, pending, failed."""
+    import json
+
+    from uploader.config import RunSettings
+    from uploader.errors import JournalError
+    from uploader.journal import Journal
+
+    path = journal or RunSettings(manifest=manifest or "-").journal_path()
+    if not path.exists():
+        click.echo(f"no journal at {path}", err=True)
+        sys.exit(ExitCode.BAD_INPUT)
+
+    async def read() -> Any:
+        async with Journal(path) as opened:
+            return await opened.summary()
+
+    try:
+        summary = asyncio.run(read())
+    except JournalError as error:
+        click.echo(str(error), err=True)
+        sys.exit(ExitCode.CANNOT_START)
+    if as_json:
+        click.echo(json.dumps({"journal": str(path), **summary.to_json()}))
+        return
+    click.echo(f"journal: {path}")
+    for what, counts in (("versions", summary.versions), ("assets", summary.assets)):
+        click.echo(
+            f"{what}: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none")
+        )
+    for failure in summary.failures:
+        click.echo(f"failed: {failure.key}: {failure.error}")

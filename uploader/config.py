@@ -31,6 +31,10 @@ class RunSettings:
         rate_auto: adapt the rates to throttling (AIMD), up to the starting rates.
         local: run against an embedded emulator in `local_dir`.
         shard: (k, n): take the k-th of n shares of the packages.
+        journal: the resume journal; None puts it at `.uploader/journal.sqlite` beside the
+            manifest (in the current directory for stdin).
+        resume: skip what the journal says is done (`--no-resume` turns it off).
+        drain_timeout_s: after a stop signal, how long requests in flight may take.
     """
 
     manifest: str
@@ -54,6 +58,9 @@ class RunSettings:
     dry_run: bool = False
     shard: tuple[int, int] = (1, 1)
     allow_outside: bool = False
+    journal: Path | None = None
+    resume: bool = True
+    drain_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("workers", "max_uploads", "hash_threads", "max_attempts"):
@@ -62,6 +69,15 @@ class RunSettings:
         k, n = self.shard
         if not 1 <= k <= n:
             raise InvalidInputError(f"--shard {k}/{n}: K must be between 1 and N")
+        if not self.drain_timeout_s >= 0:
+            raise InvalidInputError("--drain-timeout must be 0 or more seconds")
+
+    def journal_path(self) -> Path:
+        """Where the journal lives."""
+        if self.journal is not None:
+            return self.journal
+        folder = Path.cwd() if self.manifest == "-" else Path(self.manifest).resolve().parent
+        return folder / ".uploader" / "journal.sqlite"
 
     def manifest_defaults(self) -> dict[str, object]:
         """Fields every manifest entry inherits unless it (or the file's defaults) sets them."""

@@ -2,6 +2,7 @@
 
     UploaderError                      base; never raised itself
     ├── InvalidInputError      exit 2  bad manifest, file, name, hash or flag
+    ├── Interrupted          exit 130  the run is stopping (a signal): nothing new starts
     ├── RemoteError                    the service said no (translated in codeartifact.py)
     │   ├── RetryableRemoteError       throttling, 5xx, connection drops, timeouts
     │   │   └── ThrottledError         429; carries the server's Retry-After
@@ -34,6 +35,10 @@ class UploaderError(Exception):
 
 class InvalidInputError(UploaderError):
     """Input that can never succeed as given: fix the manifest, file or flag."""
+
+
+class Interrupted(UploaderError):
+    """The run is stopping: no new request starts; the work is left pending, not failed."""
 
 
 class RemoteError(UploaderError):
@@ -87,6 +92,6 @@ def exit_code_for(error: BaseException) -> ExitCode:
         return ExitCode.BAD_INPUT
     if isinstance(error, FatalRemoteError | JournalError):
         return ExitCode.CANNOT_START
-    if isinstance(error, KeyboardInterrupt):
+    if isinstance(error, KeyboardInterrupt | Interrupted):
         return ExitCode.INTERRUPTED
     return ExitCode.SOME_FAILED

@@ -1,54 +1,58 @@
 """The worker pool: manifest -> hash -> reconcile -> publish -> finalize, for every version.
 
     reader (thread, batches) ──► bounded queue ──► N version workers ──► Finalizer
-                                                    │ hash (Hasher threads)
-                                                    │ reconcile (DescribePackageVersion + List)
+                                                    │ hash (Hasher threads, hash cache)
+                                                    │ what is done? the journal, else the
+                                                    │   server (DescribePackageVersion + List)
                                                     │ publish (≤ max_uploads at once, rate
-                                                    │          limited, retried by tenacity)
+                                                    │   limited, retried: remote.py)
                                                     ▼
-                                                 Report (outcomes, counters)
+                                          Journal + Report (outcomes, counters)
 
 One failing version never stops the others: its error is recorded and the worker takes
 the next one. A `FatalRemoteError` (credentials, access, missing domain/repository) ends
-the whole run: nothing else could succeed.
+the whole run: nothing else could succeed. `stop()` (a signal) lets requests in flight
+end, starts nothing new, and leaves unfinished work pending for the next run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import itertools
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Final
 
 import structlog
-from tenacity import RetryCallState
 
-from uploader import constants as c
-from uploader.codeartifact import CodeArtifact, RemoteAsset, RemoteVersion, Target
+from uploader.codeartifact import RemoteAsset, RemoteVersion, Target
 from uploader.errors import (
     ConflictError,
     FatalRemoteError,
+    Interrupted,
     RejectedError,
-    ThrottledError,
     UploaderError,
 )
+from uploader.finalizer import Finalizer, package_of, target_of
 from uploader.hashing import FileDigest, Hasher
-from uploader.limits import Family, RateLimits
+from uploader.journal import AssetState, Journal, JournalVersion, VersionKey, VersionState
+from uploader.limits import Family
 from uploader.manifest import AssetSpec, Problem, TargetStatus, VersionSpec
+from uploader.remote import Remote
 from uploader.report import AssetOutcome, AssetRecord, Report, VersionOutcome, VersionRecord
-from uploader.retry import log_retry, retrying
 
-T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 READ_BATCH: Final = 64  # manifest entries read per thread hop
-FINALIZE_LINGER_S: Final = 0.05  # how long the finalizer waits to batch a package's versions
 QUEUE_PER_WORKER: Final = 2
 _DONE_STATUSES: Final = frozenset({"Published", "Unlisted", "Archived"})
+_JOURNAL_STATE: Final = {
+    VersionOutcome.FINALIZED: VersionState.FINALIZED,
+    VersionOutcome.UNFINISHED: VersionState.UNFINISHED,
+    VersionOutcome.SKIPPED: VersionState.SKIPPED,
+    VersionOutcome.FAILED: VersionState.FAILED,
+}
 
 
 @dataclass(frozen=True)
@@ -58,33 +62,27 @@ class Options:
     Args:
         workers: versions in flight at once.
         max_uploads: asset uploads in flight at once, across all versions.
-        max_attempts: attempts per request, the first included.
         dry_run: validate and hash only; send nothing.
         create_missing: create a missing domain/repository (the `--local` emulator) instead
             of stopping with exit 3.
         shard: (k, n): process only the packages of shard k (1-based) of n.
+        scope: names the endpoint in journal keys (`local:DIR`, or the endpoint URL).
+        resume: trust the journal: skip what it says is done.
     """
 
     workers: int = 8
     max_uploads: int = 16
-    max_attempts: int = 8
     dry_run: bool = False
     create_missing: bool = False
     shard: tuple[int, int] = (1, 1)
+    scope: str = ""
+    resume: bool = True
 
 
 def shard_of(spec: VersionSpec, shards: int) -> int:
     """The 1-based shard of a version: by package, so a package's versions stay together."""
     key = f"{spec.domain}/{spec.repository}/{spec.namespace}/{spec.package}".encode()
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % shards + 1
-
-
-def _package(spec: VersionSpec) -> dict[str, str]:
-    return {"namespace": spec.namespace, "package": spec.package}
-
-
-def _target(spec: VersionSpec) -> Target:
-    return Target(spec.domain, spec.repository, spec.domain_owner)
 
 
 def _new_record(spec: VersionSpec) -> VersionRecord:
@@ -99,59 +97,81 @@ def _new_record(spec: VersionSpec) -> VersionRecord:
     )
 
 
+@dataclass
+class _Job:
+    """One version on its way: what the manifest says, what we found, what happened."""
+
+    spec: VersionSpec
+    record: VersionRecord
+    key: VersionKey
+    digests: dict[str, FileDigest]
+
+    def pairs(self) -> list[tuple[AssetSpec, AssetRecord]]:
+        return list(zip(self.spec.assets, self.record.assets, strict=True))
+
+
 class Pipeline:
     """Runs a manifest's versions through hashing, publishing and finalization.
 
     Args:
-        api: the CodeArtifact calls; None only with `options.dry_run`.
+        remote: the rate-limited, retried calls; None only with `options.dry_run`.
         hasher: the shared hashing pool.
-        limits: the shared rate limits.
         report: where outcomes go.
         options: concurrency and behaviour.
-        sleep: the retry back-off's sleep (tests record waits instead of sleeping).
+        journal: the resume journal; None keeps no record.
     """
 
     def __init__(
         self,
-        api: CodeArtifact | None,
+        remote: Remote | None,
         hasher: Hasher,
-        limits: RateLimits,
         report: Report,
         options: Options,
         *,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        journal: Journal | None = None,
     ) -> None:
-        if api is None and not options.dry_run:
-            raise ValueError("a CodeArtifact client is needed unless this is a dry run")
-        self._api = api
+        if remote is None and not options.dry_run:
+            raise ValueError("a client is needed unless this is a dry run")
+        self._remote = remote
         self._hasher = hasher
-        self._limits = limits
         self._report = report
         self._options = options
-        self._sleep = sleep
+        self._journal = journal
+        self._stopping = asyncio.Event()
         self._uploads = asyncio.Semaphore(options.max_uploads)
         self._targets: dict[Target, asyncio.Task[None]] = {}
-        self._finalizer = Finalizer(self)
+        self._finalizer = None if remote is None else Finalizer(remote)
 
     def __repr__(self) -> str:
         return f"<Pipeline {self._options} {self._report!r}>"
+
+    def stop(self) -> None:
+        """Take no new version, start no new request; what is in flight may end."""
+        self._stopping.set()
+        if self._remote is not None:
+            self._remote.stop()
+
+    def _remote_(self) -> Remote:
+        assert self._remote is not None, "no client in a dry run"
+        return self._remote
 
     # --- the pool ---------------------------------------------------------------------------
 
     async def run(self, entries: Iterator[VersionSpec | Problem]) -> None:
         """Process every entry; returns when all are done or raises FatalRemoteError."""
-        queue: asyncio.Queue[VersionSpec | None] = asyncio.Queue(
-            self._options.workers * QUEUE_PER_WORKER
-        )
+        size = self._options.workers * QUEUE_PER_WORKER
+        queue: asyncio.Queue[VersionSpec | None] = asyncio.Queue(size)
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._finalizer.run())
+                if self._finalizer is not None:
+                    group.create_task(self._finalizer.run())
                 workers = [
                     group.create_task(self._worker(queue)) for _ in range(self._options.workers)
                 ]
                 await self._read(entries, queue)
                 await asyncio.gather(*workers)
-                self._finalizer.close()
+                if self._finalizer is not None:
+                    self._finalizer.close()
         except* FatalRemoteError as fatal:
             raise fatal.exceptions[0] from None
         finally:
@@ -162,7 +182,9 @@ class Pipeline:
     ) -> None:
         """Feed the queue from the manifest, reading it in a thread in small batches."""
         k, n = self._options.shard
-        while batch := await asyncio.to_thread(lambda: list(itertools.islice(entries, READ_BATCH))):
+        while not self._stopping.is_set() and (
+            batch := await asyncio.to_thread(lambda: list(itertools.islice(entries, READ_BATCH)))
+        ):
             for entry in batch:
                 if isinstance(entry, Problem):
                     self._problem(entry)
@@ -181,40 +203,91 @@ class Pipeline:
             with structlog.contextvars.bound_contextvars(
                 namespace=spec.namespace, package=spec.package, version=spec.version
             ):
-                try:
-                    await self._version(spec, record)
-                except FatalRemoteError:
-                    raise
-                except UploaderError as error:
-                    record.outcome = VersionOutcome.FAILED
-                    record.error = str(error)
-                    log.warning("version failed", error=str(error))
+                await self._guarded(spec, record)
             self._report.add_version(record)
+
+    async def _guarded(self, spec: VersionSpec, record: VersionRecord) -> None:
+        """One version; its errors become its outcome (fatal ones end the run)."""
+        key = self._key(spec)
+        try:
+            if self._stopping.is_set():
+                raise Interrupted("stopping")
+            await self._version(spec, record, key)
+        except Interrupted:
+            record.outcome = VersionOutcome.PENDING
+        except FatalRemoteError:
+            raise
+        except UploaderError as error:
+            record.outcome = VersionOutcome.FAILED
+            record.error = str(error)
+            log.warning("version failed", error=str(error))
+        for asset in record.assets:
+            if asset.outcome is AssetOutcome.HASHED and not self._options.dry_run:
+                asset.outcome = AssetOutcome.PENDING  # hashed, never sent
+        if self._journal is not None and record.outcome in _JOURNAL_STATE:
+            await self._journal.version_done(key, _JOURNAL_STATE[record.outcome], record.error)
+
+    def _key(self, spec: VersionSpec) -> VersionKey:
+        owner = spec.domain_owner or ""
+        scope = f"{self._options.scope}|{spec.domain}|{owner}|{spec.repository}"
+        return VersionKey(scope, spec.namespace, spec.package, spec.version)
 
     # --- one version ------------------------------------------------------------------------
 
-    async def _version(self, spec: VersionSpec, record: VersionRecord) -> None:
-        digests = await self._hash_all(spec, record)
+    async def _version(self, spec: VersionSpec, record: VersionRecord, key: VersionKey) -> None:
+        job = _Job(spec, record, key, await self._hash_all(spec, record))
         if self._options.dry_run:
             record.outcome = VersionOutcome.HASHED
             return
-        await self._ensure_target(_target(spec))
-        remote = await self._with_retries(
-            Family.LIST,
-            lambda: self._api_().describe_version(_target(spec), _package(spec), spec.version),
-        )
-        todo = _reconcile(spec, digests, remote, record)
+        known = await self._journaled(key)
+        if known is not None and _done_in_journal(known, job):
+            _mark_present(job.pairs())
+            record.outcome = VersionOutcome.SKIPPED
+            log.info("version skipped", reason="done in an earlier run (journal)")
+            return
+        todo = await self._still_to_send(job, known)
         if record.outcome is VersionOutcome.SKIPPED:
             log.info("version skipped", reason="already on the server with the same assets")
             return
-        async with asyncio.TaskGroup() as group:
-            for asset, asset_record in todo:
-                group.create_task(self._publish(spec, asset, asset_record, digests[asset.name]))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for asset, asset_record in todo:
+                    group.create_task(self._publish(job, asset, asset_record))
+        except BaseExceptionGroup as errors:
+            raise _most_severe(errors) from None
         await self._finish(spec, record)
 
-    def _api_(self) -> CodeArtifact:
-        assert self._api is not None, "no client in a dry run"
-        return self._api
+    async def _journaled(self, key: VersionKey) -> JournalVersion | None:
+        if self._journal is None or not self._options.resume:
+            return None
+        return await self._journal.lookup(key)
+
+    async def _still_to_send(
+        self, job: _Job, known: JournalVersion | None
+    ) -> list[tuple[AssetSpec, AssetRecord]]:
+        """The assets to publish: per the journal if it knows the version, else the server."""
+        await self._ensure_target(target_of(job.spec))
+        if self._journal is not None:
+            sizes = {n: (d.sha256, d.size_bytes) for n, d in job.digests.items()}
+            await self._journal.start_version(job.key, job.spec.status.value, sizes)
+        if known is not None:
+            return _unconfirmed(job, known)
+        remote = await self._remote_().call(
+            Family.LIST,
+            lambda: self._remote_().api.describe_version(
+                target_of(job.spec), package_of(job.spec), job.spec.version
+            ),
+        )
+        todo = _reconcile(job, remote)
+        await self._confirm([a for a, r in job.pairs() if r.outcome is AssetOutcome.PRESENT], job)
+        return todo
+
+    async def _confirm(self, assets: list[AssetSpec], job: _Job) -> None:
+        if self._journal is not None:
+            for asset in assets:
+                await self._journal.asset_published(
+                    job.key, asset.name, job.digests[asset.name].sha256
+                )
 
     async def _hash_all(self, spec: VersionSpec, record: VersionRecord) -> dict[str, FileDigest]:
         digests = await asyncio.gather(*(self._hasher.digest(a.path) for a in spec.assets))
@@ -235,6 +308,7 @@ class Pipeline:
             record.outcome = VersionOutcome.UNFINISHED
             log.info("version left unfinished", assets=len(spec.assets))
             return
+        assert self._finalizer is not None
         await self._finalizer.finalize(spec)
         record.outcome = VersionOutcome.FINALIZED
         log.info("version finalized", status=spec.status.value, assets=len(spec.assets))
@@ -248,39 +322,44 @@ class Pipeline:
         await asyncio.shield(task)
 
     async def _check_target(self, target: Target) -> None:
-        api = self._api_()
+        remote = self._remote_()
         if self._options.create_missing:
-            await self._with_retries(Family.WRITE, lambda: api.create_repository(target))
-        await self._with_retries(Family.LIST, lambda: api.describe_repository(target))
+            await remote.call(Family.WRITE, lambda: remote.api.create_repository(target))
+        await remote.call(Family.LIST, lambda: remote.api.describe_repository(target))
 
     # --- one asset --------------------------------------------------------------------------
 
-    async def _publish(
-        self, spec: VersionSpec, asset: AssetSpec, record: AssetRecord, digest: FileDigest
-    ) -> None:
+    async def _publish(self, job: _Job, asset: AssetSpec, record: AssetRecord) -> None:
         with structlog.contextvars.bound_contextvars(asset=asset.name):
             try:
-                record.outcome = await self._with_retries(
-                    Family.PUBLISH, lambda: self._publish_once(spec, asset, digest), self._uploads
+                record.outcome = await self._remote_().call(
+                    Family.PUBLISH, lambda: self._publish_once(job, asset), self._uploads
                 )
-            except BaseException:
-                record.outcome = AssetOutcome.FAILED
+            except Interrupted:
+                record.outcome = AssetOutcome.PENDING
                 raise
+            except BaseException as error:
+                record.outcome = AssetOutcome.FAILED
+                if self._journal is not None and isinstance(error, UploaderError):
+                    await self._journal.asset_failed(job.key, asset.name, str(error))
+                raise
+        digest = job.digests[asset.name]
+        if self._journal is not None:
+            await self._journal.asset_published(job.key, asset.name, digest.sha256)
         if record.outcome is AssetOutcome.PUBLISHED:
             self._report.totals.bytes_published += digest.size_bytes
 
-    async def _publish_once(
-        self, spec: VersionSpec, asset: AssetSpec, digest: FileDigest
-    ) -> AssetOutcome:
-        digest = await self._unchanged(asset, digest)
+    async def _publish_once(self, job: _Job, asset: AssetSpec) -> AssetOutcome:
+        digest = job.digests[asset.name] = await self._unchanged(asset, job.digests[asset.name])
         self._report.totals.publish_requests += 1
         try:
-            remote_sha256 = await self._api_().publish(
-                _target(spec), _package(spec), spec.version, asset_name=asset.name,
-                path=asset.path, sha256=digest.sha256, size_bytes=digest.size_bytes,
+            remote_sha256 = await self._remote_().api.publish(
+                target_of(job.spec), package_of(job.spec), job.spec.version,
+                asset_name=asset.name, path=asset.path, sha256=digest.sha256,
+                size_bytes=digest.size_bytes,
             )  # fmt: skip
         except ConflictError:
-            return await self._resolve_conflict(spec, asset, digest)
+            return await self._resolve_conflict(job, asset)
         if remote_sha256 and remote_sha256 != digest.sha256:
             raise RejectedError(f"server stored SHA-256 {remote_sha256}, sent {digest.sha256}")
         log.debug("asset published", size_bytes=digest.size_bytes)
@@ -289,9 +368,8 @@ class Pipeline:
     async def _unchanged(self, asset: AssetSpec, digest: FileDigest) -> FileDigest:
         """The file's digest now: re-hashed if it changed since it was hashed."""
         stat = await asyncio.to_thread(asset.path.stat)
-        if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (
-            digest.size_bytes, digest.mtime_ns, digest.inode,
-        ):  # fmt: skip
+        now = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        if now == (digest.size_bytes, digest.mtime_ns, digest.inode):
             return digest
         log.warning("file changed since hashing; hashing again", path=str(asset.path))
         fresh = await self._hasher.digest(asset.path)
@@ -299,55 +377,41 @@ class Pipeline:
             raise RejectedError(f"{asset.place}: file changed and no longer matches its sha256")
         return fresh
 
-    async def _resolve_conflict(
-        self, spec: VersionSpec, asset: AssetSpec, digest: FileDigest
-    ) -> AssetOutcome:
+    async def _resolve_conflict(self, job: _Job, asset: AssetSpec) -> AssetOutcome:
         """A conflict may be our own earlier attempt whose reply was lost: look it up."""
-        await self._limits.acquire(Family.LIST)
-        remote = await self._api_().list_assets(_target(spec), _package(spec), spec.version)
-        found = remote.get(asset.name)
-        if found is not None and found.sha256 == digest.sha256:
+        remote = self._remote_()
+        await remote.limits.acquire(Family.LIST)
+        found = (
+            await remote.api.list_assets(
+                target_of(job.spec), package_of(job.spec), job.spec.version
+            )
+        ).get(asset.name)
+        sha256 = job.digests[asset.name].sha256
+        if found is not None and found.sha256 == sha256:
             log.info("asset already stored by an earlier attempt")
             return AssetOutcome.PRESENT
         if found is None:
             raise ConflictError(
-                f"cannot add {asset.name}: version {spec.version} is not Unfinished"
+                f"cannot add {asset.name}: version {job.spec.version} is not Unfinished"
             )
-        raise _different_content(asset.name, found, digest.sha256)
+        raise _different_content(asset.name, found, sha256)
 
-    # --- retries and rates ------------------------------------------------------------------
 
-    async def _with_retries(
-        self,
-        family: Family,
-        call: Callable[[], Awaitable[T]],
-        slot: asyncio.Semaphore | None = None,
-    ) -> T:
-        """`call` under the family's rate limit, retried by the tenacity policy.
-
-        With `slot`, each attempt first takes a place in it, then a rate token: a token is
-        never spent by a request that still has to queue for a connection. The slot is
-        not held during back-off, so other uploads go on meanwhile.
-        """
-        async for attempt in retrying(
-            max_attempts=self._options.max_attempts, sleep=self._sleep,
-            on_retry=lambda state: self._on_retry(family, state),
-        ):  # fmt: skip
-            with attempt:
-                async with slot or contextlib.nullcontext():
-                    await self._limits.acquire(family)
-                    result = await call()
-                self._limits.on_success(family)
-                return result
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
-
-    def _on_retry(self, family: Family, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        self._report.totals.retries += 1
-        if isinstance(error, ThrottledError):
-            self._report.totals.throttled += 1
-            self._limits.on_throttled(family)
-        log_retry(state)
+def _most_severe(errors: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error that decides a version's fate when several of its uploads failed."""
+    flat: list[BaseException] = []
+    pending = [errors]
+    while pending:
+        for error in pending.pop().exceptions:
+            if isinstance(error, BaseExceptionGroup):
+                pending.append(error)
+            else:
+                flat.append(error)
+    for kind in (FatalRemoteError, Interrupted, UploaderError):
+        for error in flat:
+            if isinstance(error, kind):
+                return error
+    return errors  # not ours: a bug, keep every traceback
 
 
 def _different_content(name: str, remote: RemoteAsset, local_sha256: str) -> ConflictError:
@@ -357,144 +421,63 @@ def _different_content(name: str, remote: RemoteAsset, local_sha256: str) -> Con
     )
 
 
-def _reconcile(
-    spec: VersionSpec,
-    digests: dict[str, FileDigest],
-    remote: RemoteVersion | None,
-    record: VersionRecord,
-) -> list[tuple[AssetSpec, AssetRecord]]:
+def _mark_present(pairs: list[tuple[AssetSpec, AssetRecord]]) -> None:
+    for _, record in pairs:
+        record.outcome = AssetOutcome.PRESENT
+
+
+def _done_in_journal(known: JournalVersion, job: _Job) -> bool:
+    """The journal saw this exact version (same files, same target) through to the end."""
+    wanted = {name: (d.sha256, AssetState.PUBLISHED) for name, d in job.digests.items()}
+    return (
+        known.state.done and known.target_status == job.spec.status.value and known.assets == wanted
+    )
+
+
+def _unconfirmed(job: _Job, known: JournalVersion) -> list[tuple[AssetSpec, AssetRecord]]:
+    """Assets the journal has no confirmation of, with these exact bytes."""
+    todo = []
+    for asset, record in job.pairs():
+        sha256, state = known.assets.get(asset.name, ("", AssetState.PENDING))
+        if state is AssetState.PUBLISHED and sha256 == job.digests[asset.name].sha256:
+            record.outcome = AssetOutcome.PRESENT
+        else:
+            todo.append((asset, record))
+    return todo
+
+
+def _reconcile(job: _Job, remote: RemoteVersion | None) -> list[tuple[AssetSpec, AssetRecord]]:
     """Which assets still need sending, given what the server holds.
 
     Marks assets already there as `already_present`, and the version `skipped` when it is
     complete on the server. Raises ConflictError when the server holds something else.
     """
-    pairs = list(zip(spec.assets, record.assets, strict=True))
+    pairs = job.pairs()
     if remote is None:
         return pairs
     for asset, _ in pairs:
         found = remote.assets.get(asset.name)
-        if found is not None and found.sha256 != digests[asset.name].sha256:
-            raise _different_content(asset.name, found, digests[asset.name].sha256)
-    extra = sorted(set(remote.assets) - {a.name for a in spec.assets})
+        local = job.digests[asset.name].sha256
+        if found is not None and found.sha256 != local:
+            raise _different_content(asset.name, found, local)
+    extra = sorted(set(remote.assets) - {a.name for a in job.spec.assets})
     if extra:
         raise ConflictError(f"the server's version has assets the manifest lacks: {extra}")
     if remote.status in _DONE_STATUSES:
-        return _complete_on_server(spec, remote, pairs, record)
+        missing = [a.name for a, _ in pairs if a.name not in remote.assets]
+        if missing:
+            raise ConflictError(
+                f"version is already {remote.status} on the server without assets {missing}"
+            )
+        _mark_present(pairs)
+        job.record.outcome = VersionOutcome.SKIPPED
+        return []
     if remote.status != "Unfinished":
         raise ConflictError(f"version is {remote.status} on the server")
     todo = []
-    for asset, asset_record in pairs:
+    for asset, record in pairs:
         if asset.name in remote.assets:
-            asset_record.outcome = AssetOutcome.PRESENT
+            record.outcome = AssetOutcome.PRESENT
         else:
-            todo.append((asset, asset_record))
+            todo.append((asset, record))
     return todo
-
-
-def _complete_on_server(
-    spec: VersionSpec,
-    remote: RemoteVersion,
-    pairs: list[tuple[AssetSpec, AssetRecord]],
-    record: VersionRecord,
-) -> list[tuple[AssetSpec, AssetRecord]]:
-    missing = [a.name for a, _ in pairs if a.name not in remote.assets]
-    if missing:
-        raise ConflictError(
-            f"version is already {remote.status} on the server without assets {missing}"
-        )
-    for _, asset_record in pairs:
-        asset_record.outcome = AssetOutcome.PRESENT
-    record.outcome = VersionOutcome.SKIPPED
-    return []
-
-
-@dataclass
-class _Pending:
-    spec: VersionSpec
-    done: asyncio.Future[None]
-
-
-class Finalizer:
-    """Sets versions' final status, batching the ready versions of one package per call."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self._pipeline = pipeline
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
-
-    async def finalize(self, spec: VersionSpec) -> None:
-        """Wait until `spec` is at its target status; raises if the service refused."""
-        pending = _Pending(spec, asyncio.get_running_loop().create_future())
-        await self._queue.put(pending)
-        await pending.done
-
-    def close(self) -> None:
-        self._queue.put_nowait(None)
-
-    async def run(self) -> None:
-        """Until closed: gather what is ready, one call per package (≤ 100 versions)."""
-        closed = False
-        while not closed:
-            first = await self._queue.get()
-            if first is None:
-                return
-            await asyncio.sleep(FINALIZE_LINGER_S)
-            batch = [first]
-            while not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    closed = True
-                    break
-                batch.append(item)
-            await asyncio.gather(*(self._call(group) for group in _by_package(batch)))
-
-    async def _call(self, group: list[_Pending]) -> None:
-        spec = group[0].spec
-        versions = [p.spec.version for p in group]
-        api = self._pipeline._api_()
-        try:
-            done, failed = await self._pipeline._with_retries(
-                Family.FINALIZE,
-                lambda: api.update_status(
-                    _target(spec), _package(spec), versions, spec.status.value
-                ),
-            )
-        except UploaderError as error:
-            for pending in group:
-                pending.done.set_exception(error)
-            return
-        for pending in group:
-            await self._settle(pending, done, failed)
-
-    async def _settle(
-        self, pending: _Pending, done: set[str], failed: dict[str, tuple[str, str]]
-    ) -> None:
-        version = pending.spec.version
-        if version in done:
-            pending.done.set_result(None)
-            return
-        code, message = failed.get(version, ("MISSING", "not in the service's reply"))
-        try:
-            if code == "MISMATCHED_STATUS" and await self._already_there(pending.spec):
-                pending.done.set_result(None)  # an earlier attempt's reply was lost
-                return
-        except UploaderError as error:
-            pending.done.set_exception(error)
-            return
-        pending.done.set_exception(RejectedError(f"finalizing failed: {code}: {message}"))
-
-    async def _already_there(self, spec: VersionSpec) -> bool:
-        api = self._pipeline._api_()
-        remote = await self._pipeline._with_retries(
-            Family.LIST, lambda: api.describe_version(_target(spec), _package(spec), spec.version)
-        )
-        return remote is not None and remote.status == spec.status.value
-
-
-def _by_package(batch: list[_Pending]) -> list[list[_Pending]]:
-    groups: dict[tuple[object, ...], list[_Pending]] = defaultdict(list)
-    for pending in batch:
-        s = pending.spec
-        key = (s.domain, s.domain_owner, s.repository, s.namespace, s.package, s.status)
-        groups[key].append(pending)
-    size = c.MAX_VERSIONS_PER_STATUS_UPDATE
-    return [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]

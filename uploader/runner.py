@@ -1,13 +1,17 @@
 """`uploader run` as one function: settings in, a finished Report out.
 
-Composes the pieces (manifest reader, emulator for `--local`, client, hasher, limits,
-pipeline, report) and owns their lifetimes; the CLI only parses and prints.
+Composes the pieces (manifest reader, emulator for `--local`, client, journal, hasher,
+limits, pipeline, report), owns their lifetimes and the signals: the first SIGINT or
+SIGTERM stops new work and lets requests in flight end (up to the drain timeout); a
+second one cancels at once. Either way the journal is closed cleanly, the report is
+written and the exit code is 130.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Awaitable, Callable, Iterator
 
 import structlog
@@ -16,14 +20,17 @@ from uploader import constants as c
 from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
 from uploader.config import LOCAL_CREDENTIALS, RunSettings
 from uploader.emulator import Emulator
-from uploader.errors import FatalRemoteError
+from uploader.errors import FatalRemoteError, JournalError
 from uploader.hashing import Hasher
+from uploader.journal import Journal
 from uploader.manifest import Problem, VersionSpec, read_manifest
 from uploader.pipeline import Options, Pipeline
+from uploader.remote import Remote
 from uploader.report import Report
 
 log = structlog.get_logger(__name__)
 CONNECTIONS_BEYOND_UPLOADS = 8  # for the list, describe and finalize calls beside uploads
+Sleep = Callable[[float], Awaitable[None]]
 
 
 def manifest_entries(settings: RunSettings) -> Iterator[VersionSpec | Problem]:
@@ -35,44 +42,58 @@ def manifest_entries(settings: RunSettings) -> Iterator[VersionSpec | Problem]:
     )
 
 
-def _options(settings: RunSettings) -> Options:
+def _options(settings: RunSettings, scope: str) -> Options:
     return Options(
         workers=settings.workers,
         max_uploads=settings.max_uploads,
-        max_attempts=settings.max_attempts,
         dry_run=settings.dry_run,
         create_missing=settings.local,
         shard=settings.shard,
+        scope=scope,
+        resume=settings.resume,
     )
 
 
-async def _open_api(settings: RunSettings, stack: contextlib.AsyncExitStack) -> CodeArtifact | None:
-    """The client for this run: None for a dry run; the embedded emulator for `--local`."""
+async def _open_client(
+    settings: RunSettings, stack: contextlib.AsyncExitStack
+) -> tuple[CodeArtifact | None, str]:
+    """The client for this run and the scope naming its endpoint in the journal.
+
+    None for a dry run; the embedded emulator for `--local`, whose scope is its folder
+    (its port changes from run to run).
+    """
+    max_connections = settings.max_uploads + CONNECTIONS_BEYOND_UPLOADS
     if settings.dry_run:
-        return None
+        return None, "dry-run"
     client_settings = ClientSettings(
         region=settings.region,
         profile=settings.profile,
         endpoint_url=settings.endpoint_url,
-        max_connections=settings.max_uploads + CONNECTIONS_BEYOND_UPLOADS,
+        max_connections=max_connections,
     )
+    scope = ""
     if settings.local:
         emulator = await stack.enter_async_context(Emulator(settings.local_dir))
         log.info("local emulator started", endpoint=emulator.endpoint_url)
+        scope = f"local:{settings.local_dir.resolve()}"
         client_settings = ClientSettings(
             region=settings.region or c.DEFAULT_REGION,
             endpoint_url=emulator.endpoint_url,
-            max_connections=client_settings.max_connections,
+            max_connections=max_connections,
             access_key_id=LOCAL_CREDENTIALS[0],
             secret_access_key=LOCAL_CREDENTIALS[1],
         )
     client = await stack.enter_async_context(open_client(client_settings))
-    return CodeArtifact(client)
+    return CodeArtifact(client), scope or str(client.meta.endpoint_url)
 
 
-async def run(
-    settings: RunSettings, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-) -> Report:
+async def _open_journal(settings: RunSettings, stack: contextlib.AsyncExitStack) -> Journal | None:
+    if settings.dry_run:
+        return None
+    return await stack.enter_async_context(Journal(settings.journal_path()))
+
+
+async def run(settings: RunSettings, *, sleep: Sleep = asyncio.sleep) -> Report:
     """Upload everything the manifest lists; the report says how it went.
 
     Args:
@@ -82,16 +103,66 @@ async def run(
     report = Report(settings.report)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            hasher = await stack.enter_async_context(Hasher(hash_threads=settings.hash_threads))
-            try:
-                api = await _open_api(settings, stack)
-                limits = settings.rate_limits()
-                pipeline = Pipeline(api, hasher, limits, report, _options(settings), sleep=sleep)
-                await pipeline.run(manifest_entries(settings))
-            except FatalRemoteError as error:
-                report.fatal = str(error)
-                log.error("cannot go on", error=str(error), code=error.code)
+            await _run(settings, report, stack, sleep)
         report.write()
     finally:
         report.close()
     return report
+
+
+async def _run(
+    settings: RunSettings, report: Report, stack: contextlib.AsyncExitStack, sleep: Sleep
+) -> None:
+    try:
+        journal = await _open_journal(settings, stack)
+        hasher = await stack.enter_async_context(
+            Hasher(hash_threads=settings.hash_threads, cache=journal if settings.resume else None)
+        )
+        api, scope = await _open_client(settings, stack)
+        remote = None
+        if api is not None:
+            limits = settings.rate_limits()
+            remote = Remote(api, limits, report.totals, max_attempts=settings.max_attempts,
+                            sleep=sleep)  # fmt: skip
+        options = _options(settings, scope)
+        pipeline = Pipeline(remote, hasher, report, options, journal=journal)
+        await _until_done_or_stopped(pipeline, settings, report)
+    except (FatalRemoteError, JournalError) as error:
+        report.fatal = str(error)
+        log.error("cannot go on", error=str(error))
+
+
+async def _until_done_or_stopped(pipeline: Pipeline, settings: RunSettings, report: Report) -> None:
+    """Run the pipeline; on a signal stop it gracefully, on a second one cancel it."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(pipeline.run(manifest_entries(settings)))
+
+    def on_signal(signum: int) -> None:
+        if report.interrupted:
+            log.warning("second signal: stopping now")
+            task.cancel()
+            return
+        report.interrupted = True
+        log.warning("stopping: no new work; letting requests in flight end",
+                    signal=signal.Signals(signum).name,
+                    drain_timeout_s=settings.drain_timeout_s)  # fmt: skip
+        pipeline.stop()
+        loop.call_later(settings.drain_timeout_s, task.cancel)
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled() or _we_are_cancelled():
+            raise
+        log.warning("drain ended: requests still in flight were cancelled")
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+
+def _we_are_cancelled() -> bool:
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0

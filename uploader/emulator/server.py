@@ -21,6 +21,7 @@ from uploader.emulator.store import Store, StoreError
 
 IO_THREADS = 4
 STOP_TIMEOUT_S = 10.0
+SHUTDOWN_GRACE_S = 2.0  # requests still running at stop (a latency fault) are cut after it
 
 
 def parse_repo_spec(spec: str) -> tuple[str, str]:
@@ -115,7 +116,9 @@ class Emulator:
         loop = asyncio.get_running_loop()
         store = await loop.run_in_executor(self._store_executor, self._open_store)
         self.state = EmulatorState(store, self._store_executor, self._io_executor, **self._options)
-        self._runner = web.AppRunner(create_app(self.state), access_log=None)
+        self._runner = web.AppRunner(
+            create_app(self.state), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

@@ -1,0 +1,132 @@
+"""Finalization: set each complete version's status, a package's ready versions together.
+
+UpdatePackageVersionsStatus takes up to 100 versions of one package per call, and every
+call is an account write; so the finalizer lingers a moment after the first ready
+version, gathers the others that are ready, and makes one call per package. Replies list
+`failedVersions` per version: each is settled on its own. A MISMATCHED_STATUS may be our
+own earlier attempt whose reply was lost: the version is looked up, and if it is already
+at the target status that is a success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Final
+
+from uploader import constants as c
+from uploader.codeartifact import Target
+from uploader.errors import RejectedError, UploaderError
+from uploader.limits import Family
+from uploader.manifest import VersionSpec
+from uploader.remote import Remote
+
+LINGER_S: Final = 0.05  # how long to wait for more versions of a package to be ready
+
+
+def package_of(spec: VersionSpec) -> dict[str, str]:
+    """The request members naming a version's package."""
+    return {"namespace": spec.namespace, "package": spec.package}
+
+
+def target_of(spec: VersionSpec) -> Target:
+    """The repository a version goes to."""
+    return Target(spec.domain, spec.repository, spec.domain_owner)
+
+
+@dataclass
+class _Pending:
+    spec: VersionSpec
+    done: asyncio.Future[None]
+
+
+class Finalizer:
+    """Sets ready versions to their target status; `run` is its task, `close` ends it."""
+
+    def __init__(self, remote: Remote) -> None:
+        self._remote = remote
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+
+    def __repr__(self) -> str:
+        return f"<Finalizer waiting={self._queue.qsize()}>"
+
+    async def finalize(self, spec: VersionSpec) -> None:
+        """Return once `spec` is at its target status; raise if the service refused."""
+        pending = _Pending(spec, asyncio.get_running_loop().create_future())
+        await self._queue.put(pending)
+        await pending.done
+
+    def close(self) -> None:
+        """Let `run` return once what is queued is done."""
+        self._queue.put_nowait(None)
+
+    async def run(self) -> None:
+        """Until closed: gather what is ready, one call per package (at most 100 versions)."""
+        closed = False
+        while not closed:
+            first = await self._queue.get()
+            if first is None:
+                return
+            await asyncio.sleep(LINGER_S)
+            batch = [first]
+            while not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    closed = True
+                    break
+                batch.append(item)
+            await asyncio.gather(*(self._call(group) for group in _by_package(batch)))
+
+    async def _call(self, group: list[_Pending]) -> None:
+        spec = group[0].spec
+        versions = [p.spec.version for p in group]
+        api = self._remote.api
+        try:
+            done, failed = await self._remote.call(
+                Family.FINALIZE,
+                lambda: api.update_status(
+                    target_of(spec), package_of(spec), versions, spec.status.value
+                ),
+            )
+        except UploaderError as error:
+            for pending in group:
+                pending.done.set_exception(error)
+            return
+        for pending in group:
+            await self._settle(pending, done, failed)
+
+    async def _settle(
+        self, pending: _Pending, done: set[str], failed: dict[str, tuple[str, str]]
+    ) -> None:
+        version = pending.spec.version
+        if version in done:
+            pending.done.set_result(None)
+            return
+        code, message = failed.get(version, ("MISSING", "not in the service's reply"))
+        try:
+            if code == "MISMATCHED_STATUS" and await self._already_there(pending.spec):
+                pending.done.set_result(None)  # an earlier attempt's reply was lost
+                return
+        except UploaderError as error:
+            pending.done.set_exception(error)
+            return
+        pending.done.set_exception(RejectedError(f"finalizing failed: {code}: {message}"))
+
+    async def _already_there(self, spec: VersionSpec) -> bool:
+        api = self._remote.api
+        remote = await self._remote.call(
+            Family.LIST,
+            lambda: api.describe_version(target_of(spec), package_of(spec), spec.version),
+        )
+        return remote is not None and remote.status == spec.status.value
+
+
+def _by_package(batch: list[_Pending]) -> list[list[_Pending]]:
+    groups: dict[tuple[object, ...], list[_Pending]] = defaultdict(list)
+    for pending in batch:
+        s = pending.spec
+        key = (s.domain, s.domain_owner, s.repository, s.namespace, s.package, s.status)
+        groups[key].append(pending)
+    size = c.MAX_VERSIONS_PER_STATUS_UPDATE
+    return [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]

@@ -1,0 +1,370 @@
+"""The resume journal: what this machine has hashed, published and finalized (SQLite, WAL).
+
+A run records each step's outcome before the next starts, so a run killed at any moment
+resumes where it stopped: unchanged files are not hashed again (the hash cache, keyed by
+path, size, mtime_ns and inode), assets the service confirmed are not sent again, and
+finalized versions are skipped without a request.
+
+Every method runs on one dedicated thread (a single-thread executor): SQLite is blocking
+I/O and stays off the event loop, and calls are serialized. Each write is its own
+transaction, committed before the method returns. In WAL mode with `synchronous=NORMAL`
+a committed transaction survives the process being killed (it is in the WAL file); only
+a power cut can lose the last ones, and a lost record only means a step is done again
+(a re-publish of identical bytes is idempotent).
+
+Keys include a *scope*: the endpoint (or `local:DIR`, or `aws:REGION`) and the domain and
+repository, so one journal can serve several targets without mixing them up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self, TypeVar
+
+from uploader.errors import JournalError
+
+T = TypeVar("T")
+
+SCHEMA_VERSION: Final = 1
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, size_bytes INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL, sha256 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    scope TEXT NOT NULL, namespace TEXT NOT NULL, package TEXT NOT NULL, version TEXT NOT NULL,
+    state TEXT NOT NULL, target_status TEXT NOT NULL, error TEXT, updated_s REAL NOT NULL,
+    PRIMARY KEY (scope, namespace, package, version)
+);
+CREATE TABLE IF NOT EXISTS assets (
+    scope TEXT NOT NULL, namespace TEXT NOT NULL, package TEXT NOT NULL, version TEXT NOT NULL,
+    name TEXT NOT NULL, sha256 TEXT NOT NULL, size_bytes INTEGER NOT NULL, state TEXT NOT NULL,
+    reply TEXT, error TEXT, updated_s REAL NOT NULL,
+    PRIMARY KEY (scope, namespace, package, version, name)
+);
+"""
+BUSY_TIMEOUT_MS: Final = 10_000
+
+
+class VersionState(StrEnum):
+    """A version's state in the journal."""
+
+    PENDING = "pending"  # started, not finished
+    FINALIZED = "finalized"
+    UNFINISHED = "unfinished"  # complete, left Unfinished on purpose
+    SKIPPED = "skipped"  # found complete on the server
+    FAILED = "failed"
+
+    @property
+    def done(self) -> bool:
+        return self in (VersionState.FINALIZED, VersionState.UNFINISHED, VersionState.SKIPPED)
+
+
+class AssetState(StrEnum):
+    """An asset's state in the journal."""
+
+    PENDING = "pending"
+    PUBLISHED = "published"  # the service confirmed it (or already had these bytes)
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class VersionKey:
+    """A version's identity in the journal."""
+
+    scope: str
+    namespace: str
+    package: str
+    version: str
+
+    def row(self) -> tuple[str, str, str, str]:
+        return (self.scope, self.namespace, self.package, self.version)
+
+
+@dataclass(frozen=True)
+class JournalVersion:
+    """What the journal knows of one version."""
+
+    state: VersionState
+    target_status: str
+    assets: dict[str, tuple[str, AssetState]]  # name -> (sha256, state)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed version or asset and its last error, for `uploader status`."""
+
+    key: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts by state, and what failed."""
+
+    versions: dict[str, int]
+    assets: dict[str, int]
+    failures: list[Failure]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "versions": self.versions,
+            "assets": self.assets,
+            "failed": [{"key": f.key, "error": f.error} for f in self.failures],
+        }
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        _check_schema(db, path)
+    except (OSError, sqlite3.Error) as error:
+        raise JournalError(f"journal {path}: {error}") from error
+    return db
+
+
+def _check_schema(db: sqlite3.Connection, path: Path) -> None:
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if row is None:
+        db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+    elif row[0] != str(SCHEMA_VERSION):
+        raise JournalError(
+            f"journal {path} has schema {row[0]}, this uploader writes {SCHEMA_VERSION}:"
+            " use another --journal path"
+        )
+
+
+class Journal:
+    """The resume journal at `path`; an async context manager.
+
+    Args:
+        path: the SQLite file; its folder is created if missing.
+        clock: seconds since the epoch, for `updated_s`.
+    """
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="journal")
+        self._db: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"<Journal {self.path}>"
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.Error as error:
+            raise JournalError(f"journal {self.path}: {error}") from error
+
+    def _conn(self) -> sqlite3.Connection:
+        assert self._db is not None, "the journal is not open"
+        return self._db
+
+    async def open(self) -> None:
+        self._db = await self._run(_connect, self.path)
+
+    async def close(self) -> None:
+        """Close the database (shielded: a cancelled run still leaves it closed cleanly)."""
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.shield(self._run(db.close))
+        self._executor.shutdown(wait=True)
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- the hash cache (hashing.HashCache) ---------------------------------------------------
+
+    async def get(self, path: Path, size_bytes: int, mtime_ns: int, inode: int) -> str | None:
+        """The SHA-256 recorded for this exact file state, if any."""
+        return await self._run(self._get_hash, str(path), size_bytes, mtime_ns, inode)
+
+    def _get_hash(self, path: str, size_bytes: int, mtime_ns: int, inode: int) -> str | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT sha256 FROM files WHERE path = ? AND size_bytes = ? AND mtime_ns = ?"
+                " AND inode = ?",
+                (path, size_bytes, mtime_ns, inode),
+            )
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    async def put(
+        self, path: Path, size_bytes: int, mtime_ns: int, inode: int, sha256: str
+    ) -> None:
+        """Remember a file's SHA-256 for this exact state."""
+        await self._run(
+            self._write,
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+            (str(path), size_bytes, mtime_ns, inode, sha256),
+        )
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        self._conn().execute(sql, params)  # autocommit: one statement, one transaction
+
+    # --- versions and assets ------------------------------------------------------------------
+
+    async def lookup(self, key: VersionKey) -> JournalVersion | None:
+        """What the journal knows of a version, or None."""
+        return await self._run(self._lookup, key)
+
+    def _lookup(self, key: VersionKey) -> JournalVersion | None:
+        db = self._conn()
+        where = "scope = ? AND namespace = ? AND package = ? AND version = ?"
+        row = db.execute(
+            f"SELECT state, target_status FROM versions WHERE {where}", key.row()
+        ).fetchone()
+        if row is None:
+            return None
+        assets = {
+            name: (sha256, AssetState(state))
+            for name, sha256, state in db.execute(
+                f"SELECT name, sha256, state FROM assets WHERE {where}", key.row()
+            )
+        }
+        return JournalVersion(VersionState(row[0]), row[1], assets)
+
+    async def start_version(
+        self, key: VersionKey, target_status: str, assets: dict[str, tuple[str, int]]
+    ) -> None:
+        """Record a version as pending with its assets (name -> (sha256, size)).
+
+        Assets already recorded as published with the same SHA-256 keep that state.
+        """
+        await self._run(self._start_version, key, target_status, assets)
+
+    def _start_version(
+        self, key: VersionKey, target_status: str, assets: dict[str, tuple[str, int]]
+    ) -> None:
+        now = self._clock()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO versions VALUES (?, ?, ?, ?, 'pending', ?, NULL, ?)"
+                " ON CONFLICT DO UPDATE SET state = 'pending', target_status ="
+                " excluded.target_status, error = NULL, updated_s = excluded.updated_s",
+                (*key.row(), target_status, now),
+            )
+            for name, (sha256, size_bytes) in assets.items():
+                db.execute(
+                    "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?)"
+                    " ON CONFLICT DO UPDATE SET state = CASE WHEN assets.sha256 ="
+                    " excluded.sha256 AND assets.state = 'published' THEN 'published'"
+                    " ELSE 'pending' END, sha256 = excluded.sha256,"
+                    " size_bytes = excluded.size_bytes, error = NULL,"
+                    " updated_s = excluded.updated_s",
+                    (*key.row(), name, sha256, size_bytes, now),
+                )
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._conn())
+
+    async def asset_published(
+        self, key: VersionKey, name: str, sha256: str, reply: dict[str, Any] | None = None
+    ) -> None:
+        """Record that the service confirmed an asset (call only after it did)."""
+        await self._run(
+            self._write,
+            "UPDATE assets SET state = 'published', sha256 = ?, reply = ?, error = NULL,"
+            " updated_s = ? WHERE scope = ? AND namespace = ? AND package = ? AND version = ?"
+            " AND name = ?",
+            (sha256, None if reply is None else json.dumps(reply), self._clock(), *key.row(), name),
+        )
+
+    async def asset_failed(self, key: VersionKey, name: str, error: str) -> None:
+        await self._run(
+            self._write,
+            "UPDATE assets SET state = 'failed', error = ?, updated_s = ? WHERE scope = ?"
+            " AND namespace = ? AND package = ? AND version = ? AND name = ?",
+            (error, self._clock(), *key.row(), name),
+        )
+
+    async def version_done(
+        self, key: VersionKey, state: VersionState, error: str | None = None
+    ) -> None:
+        """Record a version's outcome (finalized, unfinished, skipped or failed)."""
+        await self._run(
+            self._write,
+            "UPDATE versions SET state = ?, error = ?, updated_s = ? WHERE scope = ?"
+            " AND namespace = ? AND package = ? AND version = ?",
+            (state.value, error, self._clock(), *key.row()),
+        )
+
+    # --- reading it back ----------------------------------------------------------------------
+
+    async def summary(self) -> Summary:
+        """Counts of versions and assets by state, and the failures with their last error."""
+        return await self._run(self._summary)
+
+    def _summary(self) -> Summary:
+        db = self._conn()
+        versions = dict(db.execute("SELECT state, COUNT(*) FROM versions GROUP BY state"))
+        assets = dict(db.execute("SELECT state, COUNT(*) FROM assets GROUP BY state"))
+        failures = [
+            Failure(f"{scope} {ns}/{pkg}@{ver}", error or "")
+            for scope, ns, pkg, ver, error in db.execute(
+                "SELECT scope, namespace, package, version, error FROM versions"
+                " WHERE state = 'failed' ORDER BY updated_s"
+            )
+        ]
+        return Summary(versions, assets, failures)
+
+    async def published_assets(self) -> set[tuple[str, str, str, str, str]]:
+        """(scope, namespace, package, version, asset) of every confirmed asset."""
+        rows = await self._run(
+            lambda: (
+                self._conn()
+                .execute(
+                    "SELECT scope, namespace, package, version, name FROM assets"
+                    " WHERE state = 'published'"
+                )
+                .fetchall()
+            )
+        )
+        return {(r[0], r[1], r[2], r[3], r[4]) for r in rows}
+
+
+class _Transaction:
+    """`with` block: BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,112 @@
+"""Every request the pipeline makes goes through `Remote.call`: rate limit, retry, stop.
+
+attempt:  stop requested? -> Interrupted (the work stays pending)
+          take an upload slot (publishes only)
+          take a rate token of the call's family (and an account-write token)
+          one request, under its own deadline (codeartifact.py)
+on error: tenacity decides (retry.py); a throttle also slows the family (limits.py);
+          the back-off sleep wakes early when a stop is requested
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import RetryCallState
+
+from uploader.codeartifact import CodeArtifact
+from uploader.errors import Interrupted, ThrottledError
+from uploader.limits import Family, RateLimits
+from uploader.report import Totals
+from uploader.retry import log_retry, retrying
+
+T = TypeVar("T")
+
+
+class Remote:
+    """The client's calls made safe to repeat and to stop.
+
+    Args:
+        api: single-attempt CodeArtifact calls.
+        limits: the shared rate limits.
+        totals: where retries and throttles are counted.
+        max_attempts: attempts per request, the first included.
+        sleep: the back-off's sleep (tests record the waits).
+    """
+
+    def __init__(
+        self,
+        api: CodeArtifact,
+        limits: RateLimits,
+        totals: Totals,
+        *,
+        max_attempts: int = 8,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.api = api
+        self.limits = limits
+        self._totals = totals
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+        self.stopping = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<Remote {self.limits!r} stopping={self.stopping.is_set()}>"
+
+    def stop(self) -> None:
+        """Start no new request from now on; back-off sleeps end now."""
+        self.stopping.set()
+
+    def check_running(self) -> None:
+        """Raise Interrupted once a stop was requested."""
+        if self.stopping.is_set():
+            raise Interrupted("stopping: the work was left pending")
+
+    async def call(
+        self,
+        family: Family,
+        request: Callable[[], Awaitable[T]],
+        slot: asyncio.Semaphore | None = None,
+    ) -> T:
+        """`request` under the family's rate limit, retried by the tenacity policy.
+
+        With `slot`, each attempt first takes a place in it, then a rate token: a token is
+        never spent by a request that still has to queue for a connection, and the slot
+        is not held during back-off, so other uploads go on meanwhile.
+        """
+        async for attempt in retrying(
+            max_attempts=self._max_attempts,
+            sleep=self._interruptible_sleep,
+            on_retry=lambda state: self._on_retry(family, state),
+        ):
+            with attempt:
+                self.check_running()
+                async with slot or contextlib.nullcontext():
+                    self.check_running()
+                    await self.limits.acquire(family)
+                    result = await request()
+                self.limits.on_success(family)
+                return result
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _interruptible_sleep(self, seconds: float) -> None:
+        waits = [
+            asyncio.ensure_future(self.stopping.wait()),
+            asyncio.ensure_future(self._sleep(seconds)),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    def _on_retry(self, family: Family, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        self._totals.retries += 1
+        if isinstance(error, ThrottledError):
+            self._totals.throttled += 1
+            self.limits.on_throttled(family)
+        log_retry(state)
