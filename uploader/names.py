@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
 from typing import Final
 
 from uploader import constants as c
@@ -25,13 +24,18 @@ _ACCOUNT_RE: Final = _full(c.ACCOUNT_ID_PATTERN)
 _SHA256_RE: Final = _full(c.SHA256_PATTERN)
 
 
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
 def _check(
     value: object, regex: re.Pattern[str], min_len: int, max_len: int, rule: str
 ) -> str | None:
     if not isinstance(value, str):
-        return f"must be a string, not {type(value).__name__}"
+        return f"must be a string, not {_type_name(value)}"
     if not min_len <= len(value) <= max_len:
-        return f"must be {min_len} to {max_len} characters long (got {len(value)})"
+        span = f"{min_len}" if min_len == max_len else f"{min_len} to {max_len}"
+        return f"must be {span} characters long (got {len(value)})"
     if regex.fullmatch(value) is None:
         return f"{value!r} does not match {rule}"
     return None
@@ -83,7 +87,7 @@ def check_sha256(value: object) -> str | None:
 def check_asset_name(value: object) -> str | None:
     """An asset name: 1..255 characters, none of Unicode category C (control, format, ...)."""
     if not isinstance(value, str):
-        return f"must be a string, not {type(value).__name__}"
+        return f"must be a string, not {_type_name(value)}"
     if not c.ASSET_NAME_MIN_LEN <= len(value) <= c.ASSET_NAME_MAX_LEN:
         return (
             f"must be {c.ASSET_NAME_MIN_LEN} to {c.ASSET_NAME_MAX_LEN} characters long"
@@ -94,5 +98,3 @@ def check_asset_name(value: object) -> str | None:
             return f"contains the control or invisible character U+{ord(char):04X}"
     return None
 
-
-Check = Callable[[object], "str | None"]

@@ -914,7 +914,7 @@ json_values = st.recursive(
     | st.booleans()
     | st.integers()
     | st.floats()
-    | st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+    | st.text(st.characters(codec="utf-8"), max_size=20)
     | st.sampled_from(["dist/app.tar.gz", "../x", "/", "Published", "my-domain"]),
     lambda inner: (
         st.lists(inner, max_size=4)
@@ -1111,7 +1111,7 @@ def test_valid_entries_read_the_same_from_yaml_json_and_jsonl(
     )
 
     def key(items: Iterable[VersionSpec | Problem]) -> list[tuple[object, ...]]:
-        out = []
+        out: list[tuple[object, ...]] = []
         for item in items:
             assert isinstance(item, VersionSpec), str(item)
             assets = tuple((a.name, a.path, a.sha256) for a in item.assets)

@@ -76,7 +76,7 @@ def test_non_strings_are_refused_by_every_check() -> None:
     ]
     for check in checks:
         assert check(12) == "must be a string, not int"
-        assert check(None) == "must be a string, not NoneType"
+        assert check(None) == "must be a string, not null"
 
 
 @FAST
