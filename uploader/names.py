@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Final
 
 from uploader import constants as c
@@ -98,3 +99,5 @@ def check_asset_name(value: object) -> str | None:
             return f"contains the control or invisible character U+{ord(char):04X}"
     return None
 
+
+Check = Callable[[object], "str | None"]  # the shape of every check above
