@@ -11,15 +11,24 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from uploader import __version__
-from uploader.config import DEFAULT_LOCAL_DIR
+from uploader.config import (
+    DEFAULT_LOCAL_DIR,
+    RunSettings,
+    load_config_file,
+    parse_rate,
+    parse_shard,
+)
 from uploader.errors import ExitCode, InvalidInputError
-from uploader.logs import LogFormat, configure_logging
+from uploader.logs import configure_logging
 from uploader.manifest import TargetStatus
+
+FC = TypeVar("FC", bound=Callable[..., Any])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -166,151 +175,118 @@ async def _serve(server: object) -> int:
     return ExitCode.OK
 
 
-def _target_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Where uploads go: shared by `run` and (later) `verify`."""
-    options = [
-        click.option("--domain", envvar="UPLOADER_DOMAIN", help="Default domain of entries."),
-        click.option("--domain-owner", envvar="UPLOADER_DOMAIN_OWNER", metavar="ACCOUNT",
-                     help="Account that owns the domain (12 digits)."),
-        click.option("--repository", envvar="UPLOADER_REPOSITORY",
-                     help="Default repository of entries."),
-        click.option("--namespace", envvar="UPLOADER_NAMESPACE",
-                     help="Default namespace of entries."),
-        click.option("--region", envvar="UPLOADER_REGION",
-                     help="AWS region (default: the AWS configuration's)."),
-        click.option("--profile", envvar="UPLOADER_PROFILE", help="AWS named profile."),
-        click.option("--endpoint-url", envvar="UPLOADER_ENDPOINT_URL",
-                     help="Another endpoint, e.g. an emulator. "
-                     "AWS_ENDPOINT_URL_CODEARTIFACT works too."),
-        click.option("--local", is_flag=True,
-                     help="Start the embedded emulator and upload to it."),
-        click.option("--local-dir", type=click.Path(file_okay=False, path_type=Path),
-                     default=str(DEFAULT_LOCAL_DIR), show_default=True,
-                     help="Where --local keeps the emulator's data."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        command = option(command)
-    return command
+def _option(*decls: str, **kwargs: Any) -> Callable[[FC], FC]:
+    """A click option that also reads `UPLOADER_<NAME>` from the environment."""
+    name = next(d for d in decls if d.startswith("--")).split("/")[0]
+    kwargs.setdefault("envvar", "UPLOADER_" + name[2:].replace("-", "_").upper())
+    kwargs.setdefault("show_default", "default" in kwargs and kwargs["default"] is not None)
+    return click.option(*decls, **kwargs)
+
+
+def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    """`--config FILE` (eager): its section for this command becomes the defaults."""
+    if value is None:
+        return
+    assert ctx.command.name is not None
+    names = {p.name for p in ctx.command.params if p.name and isinstance(p, click.Option)}
+    try:
+        ctx.default_map = load_config_file(value, ctx.command.name, names)
+        ctx.meta["uploader.config"] = value
+    except InvalidInputError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param_hint="--config") from None
+
+
+def _options(options: list[Callable[[FC], FC]]) -> Callable[[FC], FC]:
+    def decorate(command: FC) -> FC:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+_CONFIG = _option(
+    "--config", type=click.Path(dir_okay=False, exists=True, path_type=Path), is_eager=True,
+    expose_value=False, callback=_load_config,
+    help="TOML settings file (its [run] table); flags and UPLOADER_* variables win over it.",
+)  # fmt: skip
+
+_TARGET = _options([
+    _option("--domain", help="Default domain of entries."),
+    _option("--domain-owner", metavar="ACCOUNT", help="Account owning the domain (12 digits)."),
+    _option("--repository", help="Default repository of entries."),
+    _option("--namespace", help="Default namespace of entries."),
+    _option("--region", help="AWS region (default: the AWS configuration's)."),
+    _option("--profile", help="AWS named profile."),
+    _option("--endpoint-url",
+            help="Another endpoint, e.g. an emulator (AWS_ENDPOINT_URL_CODEARTIFACT works too)."),
+    _option("--local", is_flag=True, help="Start the embedded emulator and upload to it."),
+    _option("--local-dir", type=click.Path(file_okay=False, path_type=Path),
+            default=str(DEFAULT_LOCAL_DIR), help="Where --local keeps the emulator's data."),
+    _option("--allow-outside", is_flag=True,
+            help="Let asset paths resolve outside the manifest's folder."),
+])  # fmt: skip
+
+_RUN = _options([
+    _option("--status", type=click.Choice([s.value for s in TargetStatus]),
+            help="Default final status of versions (Published unless the manifest says)."),
+    _option("--workers", type=click.IntRange(min=1), default=8,
+            help="Versions in flight at once."),
+    _option("--max-uploads", type=click.IntRange(min=1), default=16,
+            help="Asset uploads in flight at once."),
+    _option("--hash-threads", type=click.IntRange(min=1), default=2, help="Threads hashing files."),
+    _option("--rate", metavar="REQ_PER_S|auto",
+            help="Publish rate (default: AWS's quota, 10/s); `auto` adapts to throttling."),
+    _option("--max-attempts", type=click.IntRange(min=1), default=8,
+            help="Attempts per request, the first included."),
+    _option("--report", type=click.Path(dir_okay=False, path_type=Path),
+            help="Write a JSON report here."),
+    _option("--dry-run", is_flag=True, help="Validate and hash; send nothing."),
+    _option("--journal", type=click.Path(dir_okay=False, path_type=Path),
+            help="Resume journal (default: .uploader/journal.sqlite beside the manifest)."),
+    _option("--no-resume", is_flag=True,
+            help="Ignore what the journal says is done (it is still written)."),
+    _option("--drain-timeout", type=click.FloatRange(min=0), default=30.0,
+            help="After SIGINT/SIGTERM, seconds requests in flight may take."),
+    _option("--shard", metavar="K/N",
+            help="Take the K-th of N shares of the packages (for parallel jobs)."),
+    _option("--log-format", type=click.Choice(["auto", "console", "json"]), default="auto",
+            help="Log lines for people or for machines (auto: console on a terminal)."),
+])  # fmt: skip
+
+
+def _run_settings(manifest: str, params: dict[str, Any]) -> RunSettings:
+    """The typed settings from click's parameters (flags < env < config < defaults)."""
+    values = dict(params)
+    rate = values.pop("rate")
+    shard = values.pop("shard")
+    status = values.pop("status")
+    values.pop("log_format", None)
+    rate_per_s, rate_auto = parse_rate(rate) if rate is not None else (None, False)
+    return RunSettings(
+        manifest=manifest,
+        rate_per_s=rate_per_s,
+        rate_auto=rate_auto,
+        shard=parse_shard(shard) if shard else (1, 1),
+        status=TargetStatus(status) if status else None,
+        resume=not values.pop("no_resume"),
+        drain_timeout_s=values.pop("drain_timeout"),
+        **values,
+    )
 
 
 @main.command()
 @click.argument("manifest")
-@_target_options
-@click.option(
-    "--status",
-    type=click.Choice([s.value for s in TargetStatus]),
-    default=None,
-    envvar="UPLOADER_STATUS",
-    help="Default final status of versions (Published unless the manifest says).",
-)
-@click.option(
-    "--workers",
-    type=int,
-    default=8,
-    show_default=True,
-    envvar="UPLOADER_WORKERS",
-    help="Versions in flight at once.",
-)
-@click.option(
-    "--max-uploads",
-    type=int,
-    default=16,
-    show_default=True,
-    envvar="UPLOADER_MAX_UPLOADS",
-    help="Asset uploads in flight at once.",
-)
-@click.option(
-    "--hash-threads",
-    type=int,
-    default=2,
-    show_default=True,
-    envvar="UPLOADER_HASH_THREADS",
-    help="Threads hashing files.",
-)
-@click.option(
-    "--rate",
-    default=None,
-    envvar="UPLOADER_RATE",
-    metavar="REQ_PER_S|auto",
-    help="Publish rate (default: AWS's quota, 10/s); `auto` adapts to throttling.",
-)
-@click.option(
-    "--max-attempts",
-    type=int,
-    default=8,
-    show_default=True,
-    envvar="UPLOADER_MAX_ATTEMPTS",
-    help="Attempts per request, the first included.",
-)
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="UPLOADER_REPORT",
-    help="Write a JSON report here.",
-)
-@click.option("--dry-run", is_flag=True, help="Validate and hash; send nothing.")
-@click.option(
-    "--journal",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="UPLOADER_JOURNAL",
-    help="Resume journal (default: .uploader/journal.sqlite beside the manifest).",
-)
-@click.option(
-    "--no-resume",
-    "no_resume",
-    is_flag=True,
-    help="Ignore what the journal says is done (it is still written).",
-)
-@click.option(
-    "--drain-timeout",
-    "drain_timeout_s",
-    type=float,
-    default=30.0,
-    show_default=True,
-    envvar="UPLOADER_DRAIN_TIMEOUT",
-    help="After SIGINT/SIGTERM, seconds requests in flight may take.",
-)
-@click.option(
-    "--shard",
-    default=None,
-    envvar="UPLOADER_SHARD",
-    metavar="K/N",
-    help="Take the K-th of N shares of the packages (for parallel jobs).",
-)
-@click.option(
-    "--allow-outside", is_flag=True, help="Let asset paths resolve outside the manifest's folder."
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(["auto", "console", "json"]),
-    default="auto",
-    envvar="UPLOADER_LOG_FORMAT",
-    show_default=True,
-    help="Log lines for people or for machines (auto: console on a terminal).",
-)
-def run(
-    manifest: str,
-    report_path: Path | None,
-    rate: str | None,
-    shard: str | None,
-    log_format: LogFormat,
-    **options: Any,
-) -> None:
+@_CONFIG
+@_TARGET
+@_RUN
+def run(manifest: str, **params: Any) -> None:
     """Upload every package version a MANIFEST lists (`-` reads JSON Lines from stdin)."""
-    configure_logging(log_format)
+    configure_logging(params["log_format"])
     from uploader import runner
-    from uploader.config import RunSettings, parse_rate, parse_shard
 
     try:
-        rate_per_s, rate_auto = parse_rate(rate) if rate is not None else (None, False)
-        status = options.pop("status")
-        options["resume"] = not options.pop("no_resume")
-        settings = RunSettings(
-            manifest=manifest, report=report_path, rate_per_s=rate_per_s, rate_auto=rate_auto,
-            shard=parse_shard(shard) if shard else (1, 1),
-            status=TargetStatus(status) if status else None, **options,
-        )  # fmt: skip
+        settings = _run_settings(manifest, params)
     except InvalidInputError as error:
         raise click.UsageError(str(error)) from None
     try:
@@ -319,8 +295,8 @@ def run(
         click.echo("interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
     click.echo(report.summary())
-    if report_path is not None:
-        click.echo(f"report: {report_path}")
+    if settings.report is not None:
+        click.echo(f"report: {settings.report}")
     sys.exit(report.exit_code())
 
 
@@ -388,3 +364,36 @@ def status(manifest: str | None, journal: Path | None, as_json: bool) -> None:
         )
     for failure in summary.failures:
         click.echo(f"failed: {failure.key}: {failure.error}")
+
+
+@main.group()
+def config() -> None:
+    """Inspect the settings `uploader run` would use."""
+
+
+@config.command("show", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def config_show(args: tuple[str, ...]) -> None:
+    """Print the effective settings of `uploader run [OPTIONS]`, each with its source.
+
+    Sources, lowest first: default < config file (--config, UPLOADER_CONFIG) <
+    environment (UPLOADER_*) < flag.
+    """
+    assert isinstance(run, click.Command)
+    with run.make_context("run", ["-", *args]) as ctx:
+        config_file = ctx.meta.get("uploader.config")
+        for param in run.params:
+            if not isinstance(param, click.Option) or param.name in (None, "config"):
+                continue
+            source = ctx.get_parameter_source(param.name)
+            where = {
+                ParameterSource.DEFAULT_MAP: f"config {config_file}",
+                ParameterSource.ENVIRONMENT: f"env {param.envvar}",
+                ParameterSource.COMMANDLINE: "flag",
+            }.get(source, "default") if source else "default"  # fmt: skip
+            value = ctx.params.get(param.name)
+            click.echo(f"{param.name:<14} = {_shown(value):<30} {where}")
+
+
+def _shown(value: object) -> str:
+    return "-" if value is None else str(value)

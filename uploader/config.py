@@ -7,6 +7,7 @@ then defaults); AWS settings come the AWS ways (profile, env, container role,
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -122,3 +123,26 @@ def parse_rate(text: str) -> tuple[float | None, bool]:
     if not 0 < rate < float("inf"):
         raise InvalidInputError(f"--rate {text!r}: expected requests per second (> 0) or auto")
     return rate, False
+
+
+def load_config_file(path: Path, section: str, known: set[str]) -> dict[str, object]:
+    """The `[section]` table of a TOML settings file, keys as parameter names.
+
+    Keys may use dashes or underscores (`max-uploads`, `max_uploads`). An unknown key is
+    an InvalidInputError naming the file and the key, so a typo never goes unnoticed.
+    """
+    try:
+        with path.open("rb") as stream:
+            data = tomllib.load(stream)
+    except OSError as error:
+        raise InvalidInputError(f"{path}: cannot read: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise InvalidInputError(f"{path}: not valid TOML: {error}") from None
+    table = data.get(section, {})
+    if not isinstance(table, dict):
+        raise InvalidInputError(f"{path}: [{section}] must be a table")
+    values = {key.replace("-", "_"): value for key, value in table.items()}
+    for key in values:
+        if key not in known:
+            raise InvalidInputError(f"{path}: {section}.{key}: unknown setting")
+    return values
