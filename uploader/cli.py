@@ -25,7 +25,7 @@ from uploader.config import (
     parse_shard,
 )
 from uploader.errors import ExitCode, InvalidInputError
-from uploader.logs import configure_logging
+from uploader.logs import LogFormat, configure_logging
 from uploader.manifest import TargetStatus
 
 FC = TypeVar("FC", bound=Callable[..., Any])
@@ -298,6 +298,57 @@ def run(manifest: str, **params: Any) -> None:
     if settings.report is not None:
         click.echo(f"report: {settings.report}")
     sys.exit(report.exit_code())
+
+
+@main.command()
+@click.argument("manifest")
+@_CONFIG
+@_TARGET
+@_options([
+    _option("--workers", type=click.IntRange(min=1), default=8, help="Versions checked at once."),
+    _option("--hash-threads", type=click.IntRange(min=1), default=2, help="Threads hashing files."),
+    _option("--max-attempts", type=click.IntRange(min=1), default=8,
+            help="Attempts per request, the first included."),
+    _option("--report", type=click.Path(dir_okay=False, path_type=Path),
+            help="Write the differences here as JSON."),
+    _option("--log-format", type=click.Choice(["auto", "console", "json"]), default="auto",
+            help="Log lines for people or for machines (auto: console on a terminal)."),
+])  # fmt: skip
+def verify(manifest: str, report: Path | None, log_format: LogFormat, **params: Any) -> None:
+    """Compare the service's assets with a MANIFEST's local files (exit 1 on any difference).
+
+    Missing versions or assets, extra assets, different SHA-256s and wrong statuses are
+    listed one per line on stdout; nothing is written to the service.
+    """
+    import json
+
+    from uploader import runner
+    from uploader.errors import FatalRemoteError
+    from uploader.verify import Finding
+
+    configure_logging(log_format)
+    settings = RunSettings(manifest=manifest, **params)
+    findings: list[dict[str, str]] = []
+
+    def on_finding(finding: Finding) -> None:
+        click.echo(str(finding))
+        if report is not None:
+            findings.append(finding.to_json())
+
+    def on_problem(problem: object) -> None:
+        click.echo(str(problem), err=True)
+
+    try:
+        tally = asyncio.run(runner.verify(settings, on_finding=on_finding, on_problem=on_problem))
+    except FatalRemoteError as error:
+        click.echo(f"cannot verify: {error}", err=True)
+        sys.exit(ExitCode.CANNOT_START)
+    click.echo(tally.summary())
+    if report is not None:
+        report.write_text(json.dumps({"summary": tally.summary(), "differences": findings}) + "\n")
+    if tally.problems and not tally.versions:
+        sys.exit(ExitCode.BAD_INPUT)
+    sys.exit(ExitCode.SOME_FAILED if tally.findings or tally.problems else ExitCode.OK)
 
 
 @main.command()

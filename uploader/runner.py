@@ -26,7 +26,8 @@ from uploader.journal import Journal
 from uploader.manifest import Problem, VersionSpec, read_manifest
 from uploader.pipeline import Options, Pipeline
 from uploader.remote import Remote
-from uploader.report import Report
+from uploader.report import Report, Totals
+from uploader.verify import Finding, Tally, Verifier
 
 log = structlog.get_logger(__name__)
 CONNECTIONS_BEYOND_UPLOADS = 8  # for the list, describe and finalize calls beside uploads
@@ -54,7 +55,7 @@ def _options(settings: RunSettings, scope: str) -> Options:
     )
 
 
-async def _open_client(
+async def open_api(
     settings: RunSettings, stack: contextlib.AsyncExitStack
 ) -> tuple[CodeArtifact | None, str]:
     """The client for this run and the scope naming its endpoint in the journal.
@@ -118,7 +119,7 @@ async def _run(
         hasher = await stack.enter_async_context(
             Hasher(hash_threads=settings.hash_threads, cache=journal if settings.resume else None)
         )
-        api, scope = await _open_client(settings, stack)
+        api, scope = await open_api(settings, stack)
         remote = None
         if api is not None:
             limits = settings.rate_limits()
@@ -166,3 +167,23 @@ async def _until_done_or_stopped(pipeline: Pipeline, settings: RunSettings, repo
 def _we_are_cancelled() -> bool:
     current = asyncio.current_task()
     return current is not None and current.cancelling() > 0
+
+
+async def verify(
+    settings: RunSettings,
+    *,
+    on_finding: Callable[[Finding], None],
+    on_problem: Callable[[Problem], None],
+) -> Tally:
+    """Compare the service with the manifest's files; every file is read and hashed anew.
+
+    Raises FatalRemoteError when the service cannot be asked at all.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        hasher = await stack.enter_async_context(Hasher(hash_threads=settings.hash_threads))
+        api, _ = await open_api(settings, stack)
+        assert api is not None, "verify never runs dry"
+        remote = Remote(api, settings.rate_limits(), Totals(), max_attempts=settings.max_attempts)
+        verifier = Verifier(remote, hasher, workers=settings.workers, on_finding=on_finding,
+                            on_problem=on_problem)  # fmt: skip
+        return await verifier.run(manifest_entries(settings))
