@@ -15,6 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Final
 
+import structlog
+
 from uploader import constants as c
 from uploader.codeartifact import Target
 from uploader.errors import RejectedError, UploaderError
@@ -81,6 +83,14 @@ class Finalizer:
     async def _call(self, group: list[_Pending]) -> None:
         spec = group[0].spec
         versions = [p.spec.version for p in group]
+        with structlog.contextvars.bound_contextvars(
+            namespace=spec.namespace, package=spec.package, versions=versions
+        ):
+            await self._call_bound(group, spec, versions)
+
+    async def _call_bound(
+        self, group: list[_Pending], spec: VersionSpec, versions: list[str]
+    ) -> None:
         api = self._remote.api
         try:
             done, failed = await self._remote.call(

@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import structlog
 from tenacity import RetryCallState
 
 from uploader.codeartifact import CodeArtifact
@@ -24,6 +25,7 @@ from uploader.report import Totals
 from uploader.retry import log_retry, retrying
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 class Remote:
@@ -104,9 +106,18 @@ class Remote:
                 wait.cancel()
 
     def _on_retry(self, family: Family, state: RetryCallState) -> None:
+        """One event per retry: `throttled` for a 429, `retrying` for anything else."""
         error = state.outcome.exception() if state.outcome is not None else None
         self._totals.retries += 1
-        if isinstance(error, ThrottledError):
-            self._totals.throttled += 1
-            self.limits.on_throttled(family)
-        log_retry(state)
+        if not isinstance(error, ThrottledError):
+            log_retry(state)
+            return
+        self._totals.throttled += 1
+        self.limits.on_throttled(family)
+        log.info(
+            "throttled",
+            family=family.value,
+            attempt=state.attempt_number,
+            retry_after_s=error.retry_after_s,
+            wait_s=round(state.upcoming_sleep, 3),
+        )
