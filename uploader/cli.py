@@ -448,3 +448,68 @@ def config_show(args: tuple[str, ...]) -> None:
 
 def _shown(value: object) -> str:
     return "-" if value is None else str(value)
+
+
+@main.command()
+@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--layout",
+    default="{namespace}/{package}/{version}/",
+    show_default=True,
+    help="Folders below ROOT, with {namespace}, {package} and {version}.",
+)
+@click.option("--namespace", help="The namespace, when the layout has no {namespace}.")
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="GLOB",
+    help="Only files matching (gitignore-style; repeatable).",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Skip files matching (wins over --include; repeatable).",
+)
+@click.option("--hidden", is_flag=True, help="Include files and folders starting with '.'.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the JSON Lines manifest here (default: stdout).")  # fmt: skip
+def scan(
+    root: Path,
+    layout: str,
+    namespace: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    hidden: bool,
+    output: Path | None,
+) -> None:
+    """Build a JSON Lines manifest from a directory tree (an Artifactory or Nexus export).
+
+    Files that do not fit the layout, or break the service's name rules, are listed on
+    stderr (exit 1); the rest is written.
+    """
+    from uploader import scan as scanning
+
+    def on_problem(problem: scanning.ScanProblem) -> None:
+        click.echo(str(problem), err=True)
+
+    try:
+        items = scanning.scan(
+            root, layout=scanning.Layout.parse(layout), include=include, exclude=exclude,
+            namespace=namespace, hidden=hidden,
+            output_dir=(output.parent if output else Path.cwd()).resolve(),
+            ignore_files=[output.resolve()] if output else [],
+        )  # fmt: skip
+        if output is None:
+            totals = scanning.write_jsonl(items, sys.stdout, on_problem=on_problem)
+        else:
+            with output.open("w", encoding="utf-8") as out:
+                totals = scanning.write_jsonl(items, out, on_problem=on_problem)
+    except (ValueError, NotADirectoryError) as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(
+        f"scanned {root}: {totals.versions} version(s), {totals.assets} asset(s), "
+        f"{totals.problems} problem(s)" + (f"; manifest: {output}" if output else ""),
+        err=True,
+    )
+    sys.exit(ExitCode.SOME_FAILED if totals.problems else ExitCode.OK)

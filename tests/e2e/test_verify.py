@@ -64,3 +64,48 @@ def test_verify_reports_missing_versions_and_assets(tmp_path: Path) -> None:
     assert result.returncode == ExitCode.SOME_FAILED
     assert "acme/pkg0@1.0 extra.bin: missing" in result.stdout
     assert "acme/new@9: version_missing" in result.stdout
+
+
+def test_scan_run_verify_round_trip_of_fifty_packages(tmp_path: Path) -> None:
+    """scan -> run --local -> verify: exit 0 each; one changed remote asset -> verify exits 1."""
+    export = tmp_path / "export"
+    for p in range(50):
+        for v in ("1.0", "2.0"):
+            folder = export / "acme" / f"tool-{p}" / v
+            folder.mkdir(parents=True)
+            (folder / f"tool-{p}-{v}.tar.gz").write_bytes(b"%d %s" % (p, v.encode()) * 100)
+            (folder / "README.txt").write_text(f"tool {p} {v}\n")
+    (export / "acme" / "stray.txt").write_text("not in a version folder\n")
+    manifest = export / "manifest.jsonl"
+    scanned = uploader("scan", str(export), "-o", str(manifest), "--exclude", "stray.txt",
+                       cwd=tmp_path)  # fmt: skip
+    assert scanned.returncode == ExitCode.OK, scanned.stderr
+    assert "100 version(s), 200 asset(s), 0 problem(s)" in scanned.stderr
+    target = ("--local", "--local-dir", "emu", "--domain", "audit", "--repository", "repo")
+    ran = uploader("run", str(manifest), *target, "--rate", "1000", cwd=tmp_path)
+    assert ran.returncode == ExitCode.OK, ran.stderr[-2000:]
+    assert "100 finalized" in ran.stdout
+    verified = uploader("verify", str(manifest), *target, cwd=tmp_path)
+    assert verified.returncode == ExitCode.OK, verified.stdout + verified.stderr[-2000:]
+    assert "100 match, 0 differ" in verified.stdout
+
+    store = Store(tmp_path / "emu")
+    try:
+        key = PackageKey("audit", "repo", "generic", "acme", "tool-7")
+        store.replace_asset_bytes(key, "2.0", "README.txt", b"changed behind our back\n")
+    finally:
+        store.close()
+    changed = uploader("verify", str(manifest), *target, cwd=tmp_path)
+    assert changed.returncode == ExitCode.SOME_FAILED
+    assert "acme/tool-7@2.0 README.txt: different_sha256" in changed.stdout
+
+
+def test_scan_reports_files_that_do_not_fit(tmp_path: Path) -> None:
+    """A file outside the layout is named on stderr and scan exits 1; the rest is written."""
+    (tmp_path / "ns" / "pkg" / "1.0").mkdir(parents=True)
+    (tmp_path / "ns" / "pkg" / "1.0" / "a.bin").write_bytes(b"a")
+    (tmp_path / "ns" / "loose.bin").write_bytes(b"l")
+    result = uploader("scan", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == ExitCode.SOME_FAILED
+    assert "ns/loose.bin" in result.stderr
+    assert json.loads(result.stdout)["package"] == "pkg"

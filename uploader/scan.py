@@ -1,0 +1,636 @@
+"""`uploader scan`: build a JSON Lines manifest from a folder tree, such as a repository export.
+
+A *layout* names what each folder level below DIR means, e.g. the default
+`{namespace}/{package}/{version}/`. Every file below a version's folder, in subfolders
+too, is one of that version's assets. `scan` walks the tree and yields a `ScannedVersion`
+per version and a `ScanProblem` for everything it has to leave out; `write_jsonl` writes
+the versions as manifest lines that `uploader run` reads back unchanged.
+
+Decisions the task leaves open:
+
+* Layout: each segment is a literal folder name, or one placeholder with an optional
+  literal prefix and suffix (`v{version}`, `{package}-bin`); a placeholder matches a
+  whole, non-empty folder name, never a `/`. `{package}` and `{version}` are required;
+  without `{namespace}`, the caller gives one namespace for all.
+* Asset names: the file's base name; when two files of one version share a base name
+  (in different subfolders), each of them is named by its path below the version's
+  folder (`linux/app`, `mac/app`), which the service allows (`AssetName` is `\\P{C}+`).
+* All or nothing per version: a version is written only if every selected file under
+  its folder became an asset. A file that cannot be one (a bad name, more than
+  `MAX_ASSETS_PER_VERSION` files, an unreadable subfolder, a symbolic link to a folder)
+  is reported with "version not written": a published version cannot take files later.
+  A version folder without selected files is left out silently.
+* Problems outside versions (a file above the version level, a folder that does not fit
+  the layout or whose name breaks the service's rules) are reported once per file or
+  folder, with the number of files it holds, and only when it holds selected files.
+* Filters (`--include`, `--exclude`) are gitignore-like globs over the path relative to
+  DIR: `*` and `?` stay within one name, `**` spans folders, `[...]` is a class; a
+  pattern without `/` matches a name at any depth, and a pattern matching a folder
+  matches everything in it. A file is taken if it is not excluded and, when there are
+  includes, included. Names starting with `.` are skipped unless `hidden`.
+* Symbolic links to files are taken (the manifest reader resolves them, and refuses one
+  that leads outside the manifest's folder); links to folders are never followed.
+* Order: folders are visited in string order of the value their segment gives, so with
+  the placeholders in the order namespace, package, version (the default, and any sane
+  layout) versions come sorted by (namespace, package, version), as strings: `1.10`
+  before `1.9`. Assets are sorted by their path below the version's folder.
+* Memory is bounded by the largest folder listing plus the largest version (at most
+  `MAX_ASSETS_PER_VERSION` files are kept), never by the tree.
+* Paths are written relative to `output_dir` (the folder the manifest is written to),
+  or absolute when a file is not below it: `uploader run` resolves them against the
+  manifest's folder and refuses the absolute ones without `--allow-outside`, so write
+  the manifest into DIR (pass its path in `ignore_files`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, NamedTuple, TextIO
+
+from uploader.constants import MAX_ASSETS_PER_VERSION
+from uploader.names import check_asset_name, check_package_part
+
+__all__ = [
+    "DEFAULT_LAYOUT",
+    "FIELDS",
+    "Layout",
+    "ScanProblem",
+    "ScanTotals",
+    "ScannedAsset",
+    "ScannedVersion",
+    "Segment",
+    "scan",
+    "write_jsonl",
+]
+
+FIELDS: Final = ("namespace", "package", "version")
+"""The placeholders a layout may hold, in the order versions are sorted by."""
+DEFAULT_LAYOUT: Final = "{namespace}/{package}/{version}/"
+
+_PLACEHOLDER: Final = re.compile(r"\{([^{}]*)\}")
+_NOT_WRITTEN: Final = "version not written"
+
+
+# --- Layout ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One folder level of a layout: a literal name, or `prefix{field}suffix`."""
+
+    prefix: str
+    field: str | None = None
+    suffix: str = ""
+
+    def value(self, name: str) -> str | None:
+        """The placeholder's value in folder `name` (the name itself if literal), or None."""
+        if self.field is None:
+            return name if name == self.prefix else None
+        head, tail = len(self.prefix), len(self.suffix)
+        if len(name) <= head + tail or not name.startswith(self.prefix):
+            return None
+        return name[head : len(name) - tail] if name.endswith(self.suffix) else None
+
+    def __str__(self) -> str:
+        middle = "" if self.field is None else "{" + self.field + "}"
+        return f"{self.prefix}{middle}{self.suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Which folder levels below the scanned folder hold the namespace, package and version.
+
+    `str(Layout.parse("{package}/v{version}")) == "{package}/v{version}/"`.
+    """
+
+    segments: tuple[Segment, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Layout:
+        """Parse a template such as `{namespace}/{package}/{version}/`; ValueError if bad."""
+        if not text.strip("/"):
+            raise ValueError(f"layout {text!r} is empty")
+        if text.startswith("/"):
+            raise ValueError(f"layout {text!r} must be relative (no leading '/')")
+        if "\0" in text:
+            raise ValueError(f"layout {text!r} contains a NUL character")
+        body = text.removesuffix("/")
+        segments = tuple(_parse_segment(part, text) for part in body.split("/"))
+        _check_fields(segments, text)
+        return cls(segments)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The placeholders of the layout, in its order."""
+        return tuple(s.field for s in self.segments if s.field is not None)
+
+    def match(self, parts: Sequence[str]) -> dict[str, str] | None:
+        """The placeholder values of a path's first folders (`path.split("/")`), or None."""
+        if len(parts) < len(self.segments):
+            return None
+        values: dict[str, str] = {}
+        for segment, name in zip(self.segments, parts, strict=False):
+            value = segment.value(name)
+            if value is None:
+                return None
+            if segment.field is not None:
+                values[segment.field] = value
+        return values
+
+    def __str__(self) -> str:
+        return "/".join(str(segment) for segment in self.segments) + "/"
+
+
+def _parse_segment(part: str, layout: str) -> Segment:
+    if part in ("", ".", ".."):
+        what = "an empty segment ('//')" if not part else f"a {part!r} segment"
+        raise ValueError(f"layout {layout!r} has {what}")
+    found = list(_PLACEHOLDER.finditer(part))
+    if len(found) > 1:
+        raise ValueError(f"layout {layout!r}: segment {part!r} has more than one placeholder")
+    if not found:
+        _check_braces(part, part, layout)
+        return Segment(part)
+    field = found[0].group(1)
+    if field not in FIELDS:
+        known = ", ".join("{" + name + "}" for name in FIELDS)
+        raise ValueError(f"layout {layout!r}: unknown placeholder {{{field}}} (known: {known})")
+    prefix, suffix = part[: found[0].start()], part[found[0].end() :]
+    _check_braces(prefix + suffix, part, layout)
+    return Segment(prefix, field, suffix)
+
+
+def _check_braces(literal: str, part: str, layout: str) -> None:
+    if "{" in literal or "}" in literal:
+        raise ValueError(f"layout {layout!r}: segment {part!r} has an unmatched '{{' or '}}'")
+
+
+def _check_fields(segments: tuple[Segment, ...], layout: str) -> None:
+    counts = Counter(s.field for s in segments if s.field is not None)
+    for name, count in counts.items():
+        if count > 1:
+            raise ValueError(f"layout {layout!r}: {{{name}}} appears {count} times")
+    missing = [name for name in ("package", "version") if name not in counts]
+    if missing:
+        needed = " and ".join("{" + name + "}" for name in missing)
+        raise ValueError(f"layout {layout!r} has no {needed}: a layout needs both")
+
+
+# --- Results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedAsset:
+    """One file of a version: its path as written in the manifest, and its asset name."""
+
+    path: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedVersion:
+    """One version found in the tree, ready to be a manifest line."""
+
+    namespace: str
+    package: str
+    version: str
+    assets: tuple[ScannedAsset, ...]
+
+    def to_json(self) -> dict[str, object]:
+        """The manifest entry: namespace, package, version and assets (path, name)."""
+        return {
+            "namespace": self.namespace,
+            "package": self.package,
+            "version": self.version,
+            "assets": [{"path": a.path, "name": a.name} for a in self.assets],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScanProblem:
+    """Something left out: `str(problem) == "acme/app/1 0/: version '1 0' does not ..."`.
+
+    `path` is relative to the scanned folder, with `/` after a folder's name.
+    """
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        shown = self.path if self.path.isprintable() else ascii(self.path)
+        return f"{shown}: {self.message}"
+
+
+class ScanTotals(NamedTuple):
+    """What `write_jsonl` wrote, and how many problems it passed on."""
+
+    versions: int
+    assets: int
+    problems: int
+
+
+def write_jsonl(
+    items: Iterable[ScannedVersion | ScanProblem],
+    out: TextIO,
+    *,
+    on_problem: Callable[[ScanProblem], object],
+) -> ScanTotals:
+    """Write each version as one JSON line (UTF-8 text) and hand each problem to `on_problem`."""
+    versions = assets = problems = 0
+    for item in items:
+        if isinstance(item, ScanProblem):
+            problems += 1
+            on_problem(item)
+            continue
+        out.write(json.dumps(item.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n")
+        versions += 1
+        assets += len(item.assets)
+    return ScanTotals(versions, assets, problems)
+
+
+# --- Filters ---------------------------------------------------------------------------
+
+
+def _glob_regex(pattern: str) -> str:
+    """A gitignore-like glob as a regex over `/`-separated relative paths."""
+    parts = [part for part in pattern.strip("/").split("/") if part]
+    if not parts:
+        raise ValueError(f"pattern {pattern!r} is empty")
+    anchored = "/" in pattern.rstrip("/")
+    regex = "" if anchored else "(?:[^/]+/)*"
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        if part == "**":
+            regex += ".*" if last else "(?:[^/]+/)*"
+        else:
+            regex += _segment_regex(part) + ("" if last else "/")
+    return regex
+
+
+def _segment_regex(part: str) -> str:
+    regex, index = "", 0
+    while index < len(part):
+        char = part[index]
+        index += 1
+        if char == "*":
+            regex += "[^/]*"
+        elif char == "?":
+            regex += "[^/]"
+        elif char == "[" and (end := _class_end(part, index)) > 0:
+            regex += _class_regex(part[index:end])
+            index = end + 1
+        else:
+            regex += re.escape(char)
+    return regex
+
+
+def _class_end(part: str, start: int) -> int:
+    """The index of the `]` closing a class opened just before `start`, or -1."""
+    index = start + 1 if part[start : start + 1] in ("!", "^") else start
+    index += 1 if part[index : index + 1] == "]" else 0  # a leading ']' is literal
+    end = part.find("]", index)
+    return end if end > 0 else -1
+
+
+def _class_regex(body: str) -> str:
+    negate = body[:1] in ("!", "^")
+    chars = "".join(c if c == "-" else re.escape(c) for c in body[negate:])
+    return f"[{'^/' if negate else ''}{chars}]"
+
+
+def _compile(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    joined = "|".join(f"(?:{_glob_regex(pattern)})" for pattern in patterns)
+    try:
+        return re.compile(joined, re.DOTALL)
+    except re.error as error:
+        raise ValueError(f"bad pattern among {list(patterns)!r}: {error}") from error
+
+
+class _Filters:
+    """Include and exclude globs, each compiled into one regex."""
+
+    def __init__(self, include: Sequence[str], exclude: Sequence[str], hidden: bool) -> None:
+        self._include = _compile(include)
+        self._exclude = _compile(exclude)
+        self._hidden = hidden
+
+    def skipped(self, name: str, rel: str) -> bool:
+        """Hidden or excluded: pruned without a word."""
+        if name.startswith(".") and not self._hidden:
+            return True
+        return self._exclude is not None and self._exclude.fullmatch(rel) is not None
+
+    def included(self, rel: str, by_folder: bool) -> bool:
+        """Included by a folder above it, by its own path, or because there are no includes."""
+        return by_folder or self._include is None or self._include.fullmatch(rel) is not None
+
+
+# --- Walking ---------------------------------------------------------------------------
+
+
+class _Kind(enum.Enum):
+    FOLDER = "folder"
+    FILE = "file"
+    LINKED_FOLDER = "a symbolic link to a folder, not followed"
+    OTHER = "not a regular file"
+
+
+def _kind(entry: os.DirEntry[str]) -> _Kind:
+    try:
+        if entry.is_dir(follow_symlinks=False):
+            return _Kind.FOLDER
+        if entry.is_file():
+            return _Kind.FILE
+        return _Kind.LINKED_FOLDER if entry.is_dir() else _Kind.OTHER
+    except OSError:
+        return _Kind.OTHER
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept as surrogates by os.scandir
+        return False
+    return True
+
+
+def _listing(folder: str) -> list[os.DirEntry[str]] | OSError:
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except OSError as error:
+        return error
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'} skipped"
+
+
+class _Place(NamedTuple):
+    """A folder being walked: its absolute path, its path below the root, and its state."""
+
+    path: str
+    rel: str  # "" for the root, else ends with "/"
+    included: bool  # by an include pattern matching this folder or one above
+
+
+class _Found(NamedTuple):
+    """One selected file of a version: its path below the version folder, and below the root."""
+
+    below: str
+    rel: str
+
+
+@dataclass
+class _Tally:
+    """The files below a folder: how many, the first `keep` of them, and how many problems."""
+
+    keep: int
+    found: list[_Found] = dataclasses.field(default_factory=list)
+    count: int = 0
+    problems: int = 0
+
+    def add(self, file: _Found) -> None:
+        self.count += 1
+        if len(self.found) < self.keep:
+            self.found.append(file)
+
+
+def scan(
+    root: Path,
+    *,
+    layout: Layout,
+    output_dir: Path,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    namespace: str | None = None,
+    hidden: bool = False,
+    ignore_files: Collection[Path] = (),
+) -> Iterator[ScannedVersion | ScanProblem]:
+    """Walk `root` and yield each version found, and each problem, in a stable order.
+
+    Checks its arguments at once (ValueError, NotADirectoryError) and then walks lazily.
+
+    Args:
+        layout: which folder levels hold the namespace, package and version.
+        output_dir: the folder the manifest will be written to; asset paths are written
+            relative to it, or absolute when outside it.
+        include, exclude: globs over the path relative to `root`; exclude wins.
+        namespace: the namespace of every version, when the layout has no `{namespace}`.
+        hidden: also take files and folders whose names start with `.`.
+        ignore_files: files never taken, such as the manifest being written into `root`.
+    """
+    _check_namespace(layout, namespace)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is not a folder")
+    walker = _Walker(root, layout, output_dir, _Filters(include, exclude, hidden), namespace)
+    walker.ignore(ignore_files)
+    return walker.walk()
+
+
+def _check_namespace(layout: Layout, namespace: str | None) -> None:
+    if "namespace" in layout.fields:
+        if namespace is not None:
+            raise ValueError(f"layout {str(layout)!r} gives the namespace; do not give one too")
+        return
+    if namespace is None:
+        raise ValueError(f"layout {str(layout)!r} has no {{namespace}}: give the namespace")
+    reason = check_package_part(namespace)
+    if reason:
+        raise ValueError(f"namespace {reason}")
+
+
+class _Walker:
+    """One scan: the walk down the layout's levels, then each version's files."""
+
+    def __init__(
+        self,
+        root: Path,
+        layout: Layout,
+        output_dir: Path,
+        filters: _Filters,
+        namespace: str | None,
+    ) -> None:
+        self._root = os.path.realpath(root)
+        self._root_prefix = os.path.join(self._root, "")
+        self._out_prefix = os.path.join(os.path.realpath(output_dir), "")
+        self._layout = layout
+        self._filters = filters
+        self._fixed = {} if namespace is None else {"namespace": namespace}
+        self._ignored: set[str] = set()
+
+    def ignore(self, files: Iterable[Path]) -> None:
+        """Never take these files (by their real path), e.g. the manifest being written."""
+        for file in files:
+            real = os.path.realpath(file)
+            if real.startswith(self._root_prefix):
+                self._ignored.add(real[len(self._root_prefix) :].replace(os.sep, "/"))
+
+    def walk(self) -> Iterator[ScannedVersion | ScanProblem]:
+        """Everything found, in order."""
+        yield from self._level(_Place(self._root, "", included=False), 0, self._fixed)
+
+    # --- the layout's levels ---
+
+    def _level(
+        self, place: _Place, depth: int, values: dict[str, str]
+    ) -> Iterator[ScannedVersion | ScanProblem]:
+        listing = _listing(place.path)
+        if isinstance(listing, OSError):
+            yield ScanProblem(place.rel, f"cannot be read ({_reason(listing)}); skipped")
+            return
+        segment = self._layout.segments[depth]
+        for entry in sorted(listing, key=lambda e: _order(segment, e.name)):
+            rel = place.rel + entry.name
+            if self._filters.skipped(entry.name, rel):
+                continue
+            child = _Place(entry.path, rel + "/", self._filters.included(rel, place.included))
+            kind = _kind(entry)
+            if kind is _Kind.FOLDER:
+                yield from self._folder(child, depth, values)
+            elif child.included and rel not in self._ignored:
+                yield ScanProblem(rel, self._out_of_layout(kind, segment))
+
+    def _out_of_layout(self, kind: _Kind, segment: Segment) -> str:
+        if kind is _Kind.FILE:
+            return f"a file where layout {str(self._layout)!r} expects a folder {str(segment)!r}"
+        return f"{kind.value}; skipped"
+
+    def _folder(
+        self, place: _Place, depth: int, values: dict[str, str]
+    ) -> Iterator[ScannedVersion | ScanProblem]:
+        name = place.rel[:-1].rpartition("/")[2]
+        segment = self._layout.segments[depth]
+        reason = self._folder_problem(name, segment)
+        if reason is not None:
+            count = self._count(place)
+            if count:
+                yield ScanProblem(place.rel, f"{reason}; {_files(count)}")
+            return
+        if segment.field is not None:
+            values = {**values, segment.field: segment.value(name) or ""}
+        if depth + 1 < len(self._layout.segments):
+            yield from self._level(place, depth + 1, values)
+        else:
+            yield from self._version(place, values)
+
+    def _folder_problem(self, name: str, segment: Segment) -> str | None:
+        if not _is_utf8(name):
+            return "the name is not valid UTF-8"
+        value = segment.value(name)
+        if value is None:
+            return f"does not fit layout {str(self._layout)!r}: not {str(segment)!r}"
+        if segment.field is None:
+            return None
+        reason = check_package_part(value)
+        return None if reason is None else f"{segment.field} {reason}"
+
+    def _count(self, place: _Place) -> int:
+        """The selected files below a folder that is left out, for the problem's message."""
+        tally = _Tally(keep=0)
+        for _ in self._collect(place, tally):
+            pass  # problems below a folder already reported are not reported again
+        return tally.count
+
+    # --- a version's files ---
+
+    def _version(
+        self, place: _Place, values: dict[str, str]
+    ) -> Iterator[ScannedVersion | ScanProblem]:
+        tally = _Tally(keep=MAX_ASSETS_PER_VERSION)
+        yield from self._collect(place, tally)
+        if tally.count > MAX_ASSETS_PER_VERSION:
+            message = f"{tally.count} files; a version takes at most {MAX_ASSETS_PER_VERSION}"
+            yield ScanProblem(place.rel, f"{message}; {_NOT_WRITTEN}")
+            return
+        assets, bad = self._assets(sorted(tally.found))
+        yield from bad
+        if assets and not tally.problems and not bad:
+            yield ScannedVersion(values["namespace"], values["package"], values["version"], assets)
+
+    def _collect(self, top: _Place, tally: _Tally) -> Iterator[ScanProblem]:
+        """Count the selected files below `top`, keep the first few, yield what cannot be one."""
+        stack = [top]
+        while stack:
+            place = stack.pop()
+            listing = _listing(place.path)
+            if isinstance(listing, OSError):
+                tally.problems += 1
+                yield self._file_problem(place.rel, f"cannot be read ({_reason(listing)})")
+                continue
+            folders: list[_Place] = []
+            for entry in sorted(listing, key=lambda e: e.name):
+                problem = self._sift(top, place, entry, tally, folders)
+                if problem is not None:
+                    tally.problems += 1
+                    yield problem
+            stack.extend(reversed(folders))
+
+    def _sift(
+        self,
+        top: _Place,
+        place: _Place,
+        entry: os.DirEntry[str],
+        tally: _Tally,
+        folders: list[_Place],
+    ) -> ScanProblem | None:
+        """Take one entry below a version: a file found, a subfolder to visit, or a problem."""
+        rel = place.rel + entry.name
+        if self._filters.skipped(entry.name, rel):
+            return None
+        included = self._filters.included(rel, place.included)
+        kind = _kind(entry)
+        if kind is _Kind.FOLDER:
+            folders.append(_Place(entry.path, rel + "/", included))
+            return None
+        if not included or rel in self._ignored:
+            return None
+        if kind is not _Kind.FILE:
+            return self._file_problem(rel, kind.value)
+        if not _is_utf8(entry.name):
+            return self._file_problem(rel, "the name is not valid UTF-8")
+        tally.add(_Found(rel[len(top.rel) :], rel))
+        return None
+
+    def _file_problem(self, rel: str, reason: str) -> ScanProblem:
+        return ScanProblem(rel, f"{reason}; {_NOT_WRITTEN}")
+
+    def _assets(self, found: list[_Found]) -> tuple[tuple[ScannedAsset, ...], list[ScanProblem]]:
+        """Name each file: its base name, or its path below the version if that name repeats."""
+        bases = Counter(file.below.rpartition("/")[2] for file in found)
+        assets: list[ScannedAsset] = []
+        problems: list[ScanProblem] = []
+        for file in found:
+            base = file.below.rpartition("/")[2]
+            name = base if bases[base] == 1 else file.below
+            reason = check_asset_name(name)
+            if reason is not None:
+                problems.append(self._file_problem(file.rel, f"asset name {reason}"))
+            assets.append(ScannedAsset(self._manifest_path(file.rel), name))
+        return tuple(assets), problems
+
+    def _manifest_path(self, rel: str) -> str:
+        absolute = self._root_prefix + rel
+        if absolute.startswith(self._out_prefix):
+            return absolute[len(self._out_prefix) :]
+        return absolute
+
+
+def _order(segment: Segment, name: str) -> tuple[int, str, str]:
+    """Folders that fit the segment first, by the value they give; then the rest by name."""
+    value = segment.value(name)
+    return (0, value, name) if value is not None else (1, name, "")
