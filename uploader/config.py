@@ -7,7 +7,9 @@ then defaults); AWS settings come the AWS ways (profile, env, container role,
 
 from __future__ import annotations
 
+import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -104,12 +106,30 @@ class RunSettings:
         return RateLimits(rates, adaptive=AdaptivePolicy() if self.rate_auto else None)
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """`K/N` -> (k, n); InvalidInputError with a one-line reason."""
+def parse_shard(text: str, env: Mapping[str, str] = os.environ) -> tuple[int, int]:
+    """`K/N` -> (k, n), or `auto` from the job's environment; InvalidInputError otherwise.
+
+    `auto`: K is a Kubernetes Indexed Job's `JOB_COMPLETION_INDEX` or an AWS Batch array
+    job's `AWS_BATCH_JOB_ARRAY_INDEX` (both 0-based), N is `UPLOADER_SHARDS` or
+    `AWS_BATCH_JOB_ARRAY_SIZE`.
+    """
+    if text.strip().lower() == "auto":
+        return _shard_from_env(env)
     k, sep, n = text.partition("/")
     if not (sep and k.isdigit() and n.isdigit()) or not 1 <= int(k) <= int(n):
         raise InvalidInputError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. 2/8")
     return int(k), int(n)
+
+
+def _shard_from_env(env: Mapping[str, str]) -> tuple[int, int]:
+    index = env.get("JOB_COMPLETION_INDEX") or env.get("AWS_BATCH_JOB_ARRAY_INDEX")
+    size = env.get("UPLOADER_SHARDS") or env.get("AWS_BATCH_JOB_ARRAY_SIZE")
+    if index is None or size is None:
+        raise InvalidInputError(
+            "--shard auto: needs JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX, and"
+            " UPLOADER_SHARDS or AWS_BATCH_JOB_ARRAY_SIZE"
+        )
+    return parse_shard(f"{int(index) + 1 if index.isdigit() else index}/{size}", {})
 
 
 def parse_rate(text: str) -> tuple[float | None, bool]:

@@ -278,3 +278,24 @@ def test_bad_flags_are_usage_errors(tmp_path: Path) -> None:
         result = run_cli("run", "m.jsonl", *args, cwd=tmp_path)
         assert result.returncode == ExitCode.BAD_INPUT, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+async def test_shards_split_by_package_and_cover_everything(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Shards 1/3, 2/3, 3/3 publish disjoint packages that together are the whole manifest."""
+    manifest = make_tree(tmp_path / "tree", versions=21, assets=1)
+    seen: list[set[tuple[str, str]]] = []
+    for k in (1, 2, 3):
+        report_path = tmp_path / f"r{k}.json"
+        journal = tmp_path / f"j{k}.sqlite"
+        report = await runner.run(
+            settings(manifest, emulator, shard=(k, 3), report=report_path, journal=journal)
+        )
+        assert report.exit_code() == ExitCode.OK
+        versions = json.loads(report_path.read_text())["versions"]
+        seen.append({(v["package"], v["version"]) for v in versions})
+    packages = [{p for p, _ in shard} for shard in seen]
+    assert len(packages[0] | packages[1] | packages[2]) == sum(len(p) for p in packages)
+    assert sum(len(s) for s in seen) == 21
+    assert remote_sha256s(emulator) == local_sha256s(tmp_path / "tree")

@@ -109,3 +109,25 @@ def test_rate_above_the_write_quota_raises_the_write_rate() -> None:
     limits = RunSettings(manifest="m", rate_per_s=500.0).rate_limits()
     assert limits.rate_per_s("publish") == 500.0
     assert limits.rate_per_s("write") >= 500.0
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"JOB_COMPLETION_INDEX": "0", "UPLOADER_SHARDS": "4"}, (1, 4)),
+        ({"AWS_BATCH_JOB_ARRAY_INDEX": "9", "AWS_BATCH_JOB_ARRAY_SIZE": "10"}, (10, 10)),
+    ],
+)
+def test_shard_auto_reads_the_job_index(env: dict[str, str], expected: tuple[int, int]) -> None:
+    """--shard auto: K from a Kubernetes or AWS Batch array index (0-based), N from its size."""
+    assert parse_shard("auto", env) == expected
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"JOB_COMPLETION_INDEX": "0"}, {"JOB_COMPLETION_INDEX": "4", "UPLOADER_SHARDS": "4"}],
+)
+def test_shard_auto_without_a_usable_index_is_an_error(env: dict[str, str]) -> None:
+    """A missing or out-of-range index is a usage error naming --shard."""
+    with pytest.raises(InvalidInputError, match="--shard"):
+        parse_shard("auto", env)
