@@ -252,6 +252,8 @@ _RUN = _options([
             help="Take the K-th of N shares of the packages (for parallel jobs)."),
     _option("--log-format", type=click.Choice(["auto", "console", "json"]), default="auto",
             help="Log lines for people or for machines (auto: console on a terminal)."),
+    _option("--no-progress", is_flag=True,
+            help="No progress display (there is none anyway when stderr is not a terminal)."),
 ])  # fmt: skip
 
 
@@ -262,6 +264,7 @@ def _run_settings(manifest: str, params: dict[str, Any]) -> RunSettings:
     shard = values.pop("shard")
     status = values.pop("status")
     values.pop("log_format", None)
+    values.pop("no_progress", None)
     rate_per_s, rate_auto = parse_rate(rate) if rate is not None else (None, False)
     return RunSettings(
         manifest=manifest,
@@ -282,15 +285,19 @@ def _run_settings(manifest: str, params: dict[str, Any]) -> RunSettings:
 @_RUN
 def run(manifest: str, **params: Any) -> None:
     """Upload every package version a MANIFEST lists (`-` reads JSON Lines from stdin)."""
-    configure_logging(params["log_format"])
     from uploader import runner
+    from uploader.progress import log_stream, progress_console, progress_enabled
 
+    console = None
+    if progress_enabled(params["no_progress"], sys.stderr) and params["log_format"] != "json":
+        console = progress_console()
+    configure_logging(params["log_format"], stream=log_stream(console) if console else None)
     try:
         settings = _run_settings(manifest, params)
     except InvalidInputError as error:
         raise click.UsageError(str(error)) from None
     try:
-        report = asyncio.run(runner.run(settings))
+        report = asyncio.run(runner.run(settings, console=console))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)

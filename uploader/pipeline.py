@@ -65,7 +65,6 @@ class Options:
         dry_run: validate and hash only; send nothing.
         create_missing: create a missing domain/repository (the `--local` emulator) instead
             of stopping with exit 3.
-        shard: (k, n): process only the packages of shard k (1-based) of n.
         scope: names the endpoint in journal keys (`local:DIR`, or the endpoint URL).
         resume: trust the journal: skip what it says is done.
     """
@@ -74,7 +73,6 @@ class Options:
     max_uploads: int = 16
     dry_run: bool = False
     create_missing: bool = False
-    shard: tuple[int, int] = (1, 1)
     scope: str = ""
     resume: bool = True
 
@@ -83,6 +81,16 @@ def shard_of(spec: VersionSpec, shards: int) -> int:
     """The 1-based shard of a version: by package, so a package's versions stay together."""
     key = f"{spec.domain}/{spec.repository}/{spec.namespace}/{spec.package}".encode()
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % shards + 1
+
+
+def in_shard(
+    entries: Iterator[VersionSpec | Problem], shard: tuple[int, int]
+) -> Iterator[VersionSpec | Problem]:
+    """The entries of shard (k, n): its versions, and every manifest problem."""
+    k, n = shard
+    for entry in entries:
+        if n == 1 or isinstance(entry, Problem) or shard_of(entry, n) == k:
+            yield entry
 
 
 def _new_record(spec: VersionSpec) -> VersionRecord:
@@ -181,14 +189,13 @@ class Pipeline:
         self, entries: Iterator[VersionSpec | Problem], queue: asyncio.Queue[VersionSpec | None]
     ) -> None:
         """Feed the queue from the manifest, reading it in a thread in small batches."""
-        k, n = self._options.shard
         while not self._stopping.is_set() and (
             batch := await asyncio.to_thread(lambda: list(itertools.islice(entries, READ_BATCH)))
         ):
             for entry in batch:
                 if isinstance(entry, Problem):
                     self._problem(entry)
-                elif n == 1 or shard_of(entry, n) == k:
+                else:
                     await queue.put(entry)
         for _ in range(self._options.workers):
             await queue.put(None)

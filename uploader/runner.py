@@ -15,6 +15,7 @@ import signal
 from collections.abc import Awaitable, Callable, Iterator
 
 import structlog
+from rich.console import Console
 
 from uploader import constants as c
 from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
@@ -23,8 +24,9 @@ from uploader.emulator import Emulator
 from uploader.errors import FatalRemoteError, JournalError
 from uploader.hashing import Hasher
 from uploader.journal import Journal
-from uploader.manifest import Problem, VersionSpec, read_manifest
-from uploader.pipeline import Options, Pipeline
+from uploader.manifest import Problem, VersionSpec, count_entries, read_manifest
+from uploader.pipeline import Options, Pipeline, in_shard
+from uploader.progress import ProgressDisplay
 from uploader.remote import Remote
 from uploader.report import Report, Totals
 from uploader.verify import Finding, Tally, Verifier
@@ -35,12 +37,13 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 def manifest_entries(settings: RunSettings) -> Iterator[VersionSpec | Problem]:
-    """The manifest's entries, with the settings' defaults beneath the file's own."""
-    return read_manifest(
+    """The manifest's entries (this shard's), the settings' defaults beneath the file's own."""
+    entries = read_manifest(
         settings.manifest,
         defaults=settings.manifest_defaults(),
         allow_outside=settings.allow_outside,
     )
+    return in_shard(entries, settings.shard)
 
 
 def _options(settings: RunSettings, scope: str) -> Options:
@@ -49,7 +52,6 @@ def _options(settings: RunSettings, scope: str) -> Options:
         max_uploads=settings.max_uploads,
         dry_run=settings.dry_run,
         create_missing=settings.local,
-        shard=settings.shard,
         scope=scope,
         resume=settings.resume,
     )
@@ -94,17 +96,20 @@ async def _open_journal(settings: RunSettings, stack: contextlib.AsyncExitStack)
     return await stack.enter_async_context(Journal(settings.journal_path()))
 
 
-async def run(settings: RunSettings, *, sleep: Sleep = asyncio.sleep) -> Report:
+async def run(
+    settings: RunSettings, *, sleep: Sleep = asyncio.sleep, console: Console | None = None
+) -> Report:
     """Upload everything the manifest lists; the report says how it went.
 
     Args:
         settings: what to upload, where, how hard.
         sleep: the retry back-off's sleep (tests observe the waits through it).
+        console: where to draw progress (a terminal); None draws nothing.
     """
     report = Report(settings.report)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            await _run(settings, report, stack, sleep)
+            await _run(settings, report, stack, sleep, console)
         report.write()
     finally:
         report.close()
@@ -112,7 +117,11 @@ async def run(settings: RunSettings, *, sleep: Sleep = asyncio.sleep) -> Report:
 
 
 async def _run(
-    settings: RunSettings, report: Report, stack: contextlib.AsyncExitStack, sleep: Sleep
+    settings: RunSettings,
+    report: Report,
+    stack: contextlib.AsyncExitStack,
+    sleep: Sleep,
+    console: Console | None,
 ) -> None:
     try:
         journal = await _open_journal(settings, stack)
@@ -127,16 +136,37 @@ async def _run(
                             sleep=sleep)  # fmt: skip
         options = _options(settings, scope)
         pipeline = Pipeline(remote, hasher, report, options, journal=journal)
-        await _until_done_or_stopped(pipeline, settings, report)
+        display = await stack.enter_async_context(
+            ProgressDisplay(
+                report.totals,
+                hasher=hasher,
+                limits=None if remote is None else remote.limits,
+                versions_total=_versions_total(settings),
+                console=console,
+                enabled=console is not None,
+            )
+        )
+        entries = display.counting(manifest_entries(settings))
+        await _until_done_or_stopped(pipeline, entries, settings, report)
     except (FatalRemoteError, JournalError) as error:
         report.fatal = str(error)
         log.error("cannot go on", error=str(error))
 
 
-async def _until_done_or_stopped(pipeline: Pipeline, settings: RunSettings, report: Report) -> None:
+def _versions_total(settings: RunSettings) -> int | None:
+    """The manifest's entry count for progress, when cheap to know (JSON Lines, no shard)."""
+    return count_entries(settings.manifest) if settings.shard[1] == 1 else None
+
+
+async def _until_done_or_stopped(
+    pipeline: Pipeline,
+    entries: Iterator[VersionSpec | Problem],
+    settings: RunSettings,
+    report: Report,
+) -> None:
     """Run the pipeline; on a signal stop it gracefully, on a second one cancel it."""
     loop = asyncio.get_running_loop()
-    task = asyncio.create_task(pipeline.run(manifest_entries(settings)))
+    task = asyncio.create_task(pipeline.run(entries))
 
     def on_signal(signum: int) -> None:
         if report.interrupted:
