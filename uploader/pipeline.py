@@ -31,6 +31,7 @@ from uploader.errors import (
     ConflictError,
     FatalRemoteError,
     Interrupted,
+    JournalError,
     RejectedError,
     UploaderError,
 )
@@ -180,7 +181,7 @@ class Pipeline:
                 await asyncio.gather(*workers)
                 if self._finalizer is not None:
                     self._finalizer.close()
-        except* FatalRemoteError as fatal:
+        except* (FatalRemoteError, JournalError) as fatal:
             raise fatal.exceptions[0] from None
         finally:
             self._report.totals.bytes_hashed = self._hasher.bytes_hashed
@@ -222,8 +223,8 @@ class Pipeline:
             await self._version(spec, record, key)
         except Interrupted:
             record.outcome = VersionOutcome.PENDING
-        except FatalRemoteError:
-            raise
+        except (FatalRemoteError, JournalError):
+            raise  # nothing else can succeed, or be recorded
         except UploaderError as error:
             record.outcome = VersionOutcome.FAILED
             record.error = str(error)
@@ -414,7 +415,7 @@ def _most_severe(errors: BaseExceptionGroup[BaseException]) -> BaseException:
                 pending.append(error)
             else:
                 flat.append(error)
-    for kind in (FatalRemoteError, Interrupted, UploaderError):
+    for kind in (FatalRemoteError, JournalError, Interrupted, UploaderError):
         for error in flat:
             if isinstance(error, kind):
                 return error

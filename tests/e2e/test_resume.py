@@ -231,3 +231,16 @@ def test_status_reports_the_journal(tmp_path: Path) -> None:
     assert summary["versions"] == {"finalized": 3}
     assert summary["assets"] == {"published": 6}
     assert summary["failed"] == []
+
+
+async def test_unusable_journal_stops_the_run_with_exit_3(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """A journal that cannot be created is exit 3 before any request, with its path named."""
+    manifest = make_tree(tmp_path / "tree", versions=2, assets=1)
+    (tmp_path / "file").write_text("not a folder")
+    bad = tmp_path / "file" / "journal.sqlite"
+    report = await runner.run(settings(manifest, emulator, journal=bad))
+    assert report.exit_code() == ExitCode.CANNOT_START
+    assert str(bad) in (report.fatal or "")
+    assert emulator.stats()["requests"] == {}
