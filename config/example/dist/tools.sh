@@ -1,0 +1,2 @@
+# tools for the demo
+echo hi
