@@ -58,3 +58,14 @@ def test_entry_point_with_the_image_default_command() -> None:
     assert result.returncode == 0
     for command in ("run", "validate", "verify", "status", "emulator", "config"):
         assert command in result.stdout
+
+
+def test_demo_manifest_is_valid() -> None:
+    """The manifest `make demo` uploads is valid, its files shipped with the repository."""
+    from click.testing import CliRunner
+
+    from uploader.cli import main
+
+    result = CliRunner().invoke(main, ["validate", str(ROOT / "config/example/manifest.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "3 version(s), 4 asset(s)" in result.output
