@@ -20,6 +20,8 @@ from uploader.limits import AdaptivePolicy, Family, RateLimits
 from uploader.manifest import TargetStatus
 
 DEFAULT_LOCAL_DIR: Final = Path(".uploader/emulator")
+AUTO_CEILING_PER_S: Final = c.ACCOUNT_WRITE_RATE_PER_S
+AUTO_STEP_PER_S: Final = 1.0  # publishes/s added per second of success under --rate auto
 LOCAL_CREDENTIALS: Final = ("local", "local")  # the embedded emulator accepts any signer
 
 
@@ -103,7 +105,16 @@ class RunSettings:
         if self.rate_per_s is not None:
             rates[Family.PUBLISH] = self.rate_per_s
             rates[Family.WRITE] = max(c.ACCOUNT_WRITE_RATE_PER_S, self.rate_per_s * 1.25)
-        return RateLimits(rates, adaptive=AdaptivePolicy() if self.rate_auto else None)
+        if not self.rate_auto:
+            return RateLimits(rates)
+        # `auto` starts at the published quota and probes upwards, slowly, to the account's
+        # write quota (no publish rate can exceed it): quotas are adjustable, and AIMD finds
+        # the one this account has. A throttle halves the rate; success adds 1/s per second.
+        return RateLimits(
+            rates,
+            adaptive=AdaptivePolicy(increase_fraction_per_s=AUTO_STEP_PER_S / AUTO_CEILING_PER_S),
+            ceilings_per_s={Family.PUBLISH: AUTO_CEILING_PER_S},
+        )
 
 
 def parse_shard(text: str, env: Mapping[str, str] = os.environ) -> tuple[int, int]:

@@ -138,7 +138,8 @@ class RateLimits:
 
     Args:
         rates_per_s: starting rates by family; the others keep `DEFAULT_RATES_PER_S`.
-            In adaptive mode a starting rate is also the family's ceiling.
+            In adaptive mode a starting rate is also the family's ceiling, unless
+            `ceilings_per_s` sets a higher one for the rate to probe up to.
         adaptive: an `AdaptivePolicy` turns on `--rate auto`; None keeps rates fixed.
         clock: monotonic seconds, for the adaptive bookkeeping (the throttlers
             themselves use `time.monotonic`, which asyncio-throttle hard-codes).
@@ -149,6 +150,7 @@ class RateLimits:
         rates_per_s: Mapping[Family, float] | Mapping[str, float] | None = None,
         *,
         adaptive: AdaptivePolicy | None = None,
+        ceilings_per_s: Mapping[Family, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         rates = dict(DEFAULT_RATES_PER_S)
@@ -156,6 +158,8 @@ class RateLimits:
         self._policy = adaptive
         self._clock = clock
         self._states = {family: self._new_state(rate) for family, rate in rates.items()}
+        for family, ceiling in (ceilings_per_s or {}).items():
+            self._states[family].ceiling_per_s = max(ceiling, self._states[family].rate_per_s)
 
     @staticmethod
     def _new_state(rate_per_s: float) -> _FamilyState:

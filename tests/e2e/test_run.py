@@ -299,3 +299,20 @@ async def test_shards_split_by_package_and_cover_everything(
     assert len(packages[0] | packages[1] | packages[2]) == sum(len(p) for p in packages)
     assert sum(len(s) for s in seen) == 21
     assert remote_sha256s(emulator) == local_sha256s(tmp_path / "tree")
+
+
+@pytest.mark.slow
+async def test_rate_auto_finds_a_quota_above_the_default(tmp_path: Path) -> None:
+    """--rate auto starts at AWS's 10/s and climbs towards an account's higher quota (25/s)."""
+    manifest = make_tree(tmp_path / "tree", versions=60, assets=3)
+    quotas = Quotas.none().with_rate("PublishPackageVersion", 25)
+    emu = start_emulator(tmp_path / "emulator", quotas=quotas)
+    try:
+        report = await runner.run(settings(manifest, emu, rate_per_s=None, rate_auto=True))
+        assert report.exit_code() == ExitCode.OK, report.summary()
+        rate = report.totals.assets["published"] / report.elapsed_s
+        throttled = emu.stats()["throttled"].get("PublishPackageVersion", 0)
+        assert rate > 12, report.summary()  # above the fixed default of 10/s
+        assert throttled <= 0.1 * report.totals.publish_requests, report.summary()
+    finally:
+        emu.stop()
