@@ -14,8 +14,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, BinaryIO, Final, TypeVar
 
 import aioboto3
 import aiohttp
@@ -248,26 +247,30 @@ class CodeArtifact:
         version: str,
         *,
         asset_name: str,
-        path: Path,
+        body: bytes | BinaryIO,
         sha256: str,
         size_bytes: int,
     ) -> str:
         """Send one asset with `unfinished=true`; returns the SHA-256 the server computed.
 
-        The body is the file, opened afresh at offset 0 for this attempt: botocore rewinds
-        a body to 0 on its own, and an open file streams with Content-Length.
+        `body` is the file's bytes (small files) or the file opened afresh at offset 0 for
+        this attempt, which this call closes: botocore rewinds a body to 0 on its own, and
+        an open file streams with Content-Length instead of sitting in memory.
         """
 
         async def send() -> dict[str, Any]:
-            with path.open("rb") as body:
-                reply: dict[str, Any] = await self._client.publish_package_version(
-                    **target.params(), format=c.GENERIC_FORMAT, **package,
-                    packageVersion=version, assetName=asset_name, assetContent=body,
-                    assetSHA256=sha256, unfinished=True,
-                )  # fmt: skip
-                return reply
+            reply: dict[str, Any] = await self._client.publish_package_version(
+                **target.params(), format=c.GENERIC_FORMAT, **package,
+                packageVersion=version, assetName=asset_name, assetContent=body,
+                assetSHA256=sha256, unfinished=True,
+            )  # fmt: skip
+            return reply
 
-        reply = await self._call(send, attempt_timeout_s(size_bytes))
+        try:
+            reply = await self._call(send, attempt_timeout_s(size_bytes))
+        finally:
+            if not isinstance(body, bytes):
+                body.close()
         return str(reply.get("asset", {}).get("hashes", {}).get("SHA-256", ""))
 
     async def describe_version(
@@ -309,6 +312,37 @@ class CodeArtifact:
                     int(item.get("size", 0)),
                     item.get("hashes", {}).get("SHA-256", ""),
                 )
+            if not page.get("nextToken"):
+                return found
+            token = {"nextToken": page["nextToken"]}
+
+    async def list_versions(
+        self, target: Target, package: dict[str, str], *, limit: int
+    ) -> dict[str, str] | None:
+        """version -> status of every version of a package ({} if there is no such package).
+
+        None when the package has more than `limit` versions: the caller then asks about
+        each version on its own, so memory stays bounded.
+        """
+        kwargs = {**target.params(), "format": c.GENERIC_FORMAT, **package}
+        found: dict[str, str] = {}
+        token: dict[str, str] = {}
+        while True:
+            try:
+                page = await self._call(
+                    functools.partial(
+                        self._client.list_package_versions,
+                        **kwargs, maxResults=c.MAX_RESULTS_LIMIT, **token,
+                    ),
+                    attempt_timeout_s(),
+                )  # fmt: skip
+            except RejectedError as error:
+                if error.code == "ResourceNotFoundException":
+                    return {}
+                raise
+            found.update((v["version"], str(v["status"])) for v in page.get("versions", []))
+            if len(found) > limit:
+                return None
             if not page.get("nextToken"):
                 return found
             token = {"nextToken": page["nextToken"]}

@@ -27,7 +27,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Protocol, Self
+from typing import BinaryIO, Final, Protocol, Self
 
 from uploader.errors import InvalidInputError
 
@@ -63,6 +63,40 @@ class HashCache(Protocol):
     ) -> None:
         """Record the SHA-256 of this file identity."""
         ...
+
+
+class FileChangedError(Exception):
+    """The file on disk is no longer the one that was hashed (size, mtime or inode)."""
+
+
+SMALL_BODY_BYTES: Final = 256 * 1024  # bodies this small are sent from memory
+
+
+def open_unchanged(path: Path, digest: FileDigest) -> bytes | BinaryIO:
+    """The body to send for `path`, checked to be the file `digest` describes.
+
+    The check is made on the opened file (fstat), so the bytes sent are those of the
+    hashed file, not of whatever the path names a moment later. A small file is read
+    whole (one thread hop instead of a read per chunk by the HTTP client); a larger one
+    is returned open at offset 0, for the caller to close. Blocking: run in a thread.
+    Raises FileChangedError, or InvalidInputError if the file cannot be read.
+    """
+    try:
+        body: BinaryIO = path.open("rb")
+    except OSError as error:
+        raise InvalidInputError(f"{path}: cannot read: {error.strerror or error}") from error
+    keep_open = False
+    try:
+        opened = os.fstat(body.fileno())
+        if (opened.st_size, opened.st_mtime_ns, opened.st_ino) != (
+            digest.size_bytes, digest.mtime_ns, digest.inode,
+        ):  # fmt: skip
+            raise FileChangedError(str(path))
+        keep_open = opened.st_size > SMALL_BODY_BYTES
+        return body if keep_open else body.read()
+    finally:
+        if not keep_open:
+            body.close()
 
 
 class _Cancelled(Exception):

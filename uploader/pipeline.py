@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import BinaryIO, Final
 
 import structlog
 
@@ -36,7 +37,13 @@ from uploader.errors import (
     UploaderError,
 )
 from uploader.finalizer import Finalizer, package_of, target_of
-from uploader.hashing import FileDigest, Hasher
+from uploader.hashing import (
+    MAX_HASH_TRIES,
+    FileChangedError,
+    FileDigest,
+    Hasher,
+    open_unchanged,
+)
 from uploader.journal import AssetState, Journal, JournalVersion, VersionKey, VersionState
 from uploader.limits import Family
 from uploader.manifest import AssetSpec, Problem, TargetStatus, VersionSpec
@@ -47,6 +54,8 @@ log = structlog.get_logger(__name__)
 
 READ_BATCH: Final = 64  # manifest entries read per thread hop
 QUEUE_PER_WORKER: Final = 2
+MAX_LISTED_VERSIONS: Final = 10_000  # above this, a package's versions are asked one by one
+MAX_LISTED_PACKAGES: Final = 1_000  # packages whose version lists are kept (least recent go)
 _DONE_STATUSES: Final = frozenset({"Published", "Unlisted", "Archived"})
 _JOURNAL_STATE: Final = {
     VersionOutcome.FINALIZED: VersionState.FINALIZED,
@@ -149,6 +158,10 @@ class Pipeline:
         self._stopping = asyncio.Event()
         self._uploads = asyncio.Semaphore(options.max_uploads)
         self._targets: dict[Target, asyncio.Task[None]] = {}
+        # (target, namespace, package) -> its versions on the service when first asked
+        self._packages: OrderedDict[
+            tuple[Target, str, str], asyncio.Future[dict[str, str] | None]
+        ] = OrderedDict()
         self._finalizer = None if remote is None else Finalizer(remote)
 
     def __repr__(self) -> str:
@@ -280,15 +293,44 @@ class Pipeline:
             await self._journal.start_version(job.key, job.spec.status.value, sizes)
         if known is not None:
             return _unconfirmed(job, known)
-        remote = await self._remote_().call(
-            Family.LIST,
-            lambda: self._remote_().api.describe_version(
-                target_of(job.spec), package_of(job.spec), job.spec.version
-            ),
-        )
+        remote = None
+        if await self._may_exist(job.spec):
+            remote = await self._remote_().call(
+                Family.LIST,
+                lambda: self._remote_().api.describe_version(
+                    target_of(job.spec), package_of(job.spec), job.spec.version
+                ),
+            )
         todo = _reconcile(job, remote)
         await self._confirm([a for a, r in job.pairs() if r.outcome is AssetOutcome.PRESENT], job)
         return todo
+
+    async def _may_exist(self, spec: VersionSpec) -> bool:
+        """Whether the service may hold this version already.
+
+        One ListPackageVersions per package (not a call per version) tells which versions
+        exist; only those are described. A package with very many versions is not held
+        in memory: its versions are then described one by one.
+        """
+        key = (target_of(spec), spec.namespace, spec.package)
+        task = self._packages.get(key)
+        if task is not None:
+            self._packages.move_to_end(key)
+        else:
+            remote = self._remote_()
+            task = asyncio.ensure_future(
+                remote.call(
+                    Family.LIST,
+                    lambda: remote.api.list_versions(
+                        key[0], package_of(spec), limit=MAX_LISTED_VERSIONS
+                    ),
+                )
+            )
+            self._packages[key] = task
+            if len(self._packages) > MAX_LISTED_PACKAGES:  # bounded memory: forget the oldest
+                self._packages.popitem(last=False)
+        versions = await asyncio.shield(task)
+        return versions is None or spec.version in versions
 
     async def _confirm(self, assets: list[AssetSpec], job: _Job) -> None:
         if self._journal is not None:
@@ -358,12 +400,13 @@ class Pipeline:
             self._report.totals.bytes_published += digest.size_bytes
 
     async def _publish_once(self, job: _Job, asset: AssetSpec) -> AssetOutcome:
-        digest = job.digests[asset.name] = await self._unchanged(asset, job.digests[asset.name])
+        body = await self._body(job, asset)
+        digest = job.digests[asset.name]
         self._report.totals.publish_requests += 1
         try:
             remote_sha256 = await self._remote_().api.publish(
                 target_of(job.spec), package_of(job.spec), job.spec.version,
-                asset_name=asset.name, path=asset.path, sha256=digest.sha256,
+                asset_name=asset.name, body=body, sha256=digest.sha256,
                 size_bytes=digest.size_bytes,
             )  # fmt: skip
         except ConflictError:
@@ -373,17 +416,20 @@ class Pipeline:
         log.debug("asset published", size_bytes=digest.size_bytes)
         return AssetOutcome.PUBLISHED
 
-    async def _unchanged(self, asset: AssetSpec, digest: FileDigest) -> FileDigest:
-        """The file's digest now: re-hashed if it changed since it was hashed."""
-        stat = await asyncio.to_thread(asset.path.stat)
-        now = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
-        if now == (digest.size_bytes, digest.mtime_ns, digest.inode):
-            return digest
-        log.warning("file changed since hashing; hashing again", path=str(asset.path))
-        fresh = await self._hasher.digest(asset.path)
-        if asset.sha256 is not None and fresh.sha256 != asset.sha256:
-            raise RejectedError(f"{asset.place}: file changed and no longer matches its sha256")
-        return fresh
+    async def _body(self, job: _Job, asset: AssetSpec) -> bytes | BinaryIO:
+        """The body to send: the very file that was hashed, re-hashed if it changed since."""
+        for _ in range(MAX_HASH_TRIES):
+            try:
+                return await asyncio.to_thread(open_unchanged, asset.path, job.digests[asset.name])
+            except FileChangedError:
+                log.warning("file changed since hashing; hashing again", path=str(asset.path))
+                fresh = await self._hasher.digest(asset.path)
+                if asset.sha256 is not None and fresh.sha256 != asset.sha256:
+                    raise RejectedError(
+                        f"{asset.place}: file changed and no longer matches its sha256"
+                    ) from None
+                job.digests[asset.name] = fresh
+        raise RejectedError(f"{asset.path}: file keeps changing; not sent")
 
     async def _resolve_conflict(self, job: _Job, asset: AssetSpec) -> AssetOutcome:
         """A conflict may be our own earlier attempt whose reply was lost: look it up."""

@@ -307,3 +307,23 @@ async def test_cancelled_digest_stops_the_thread_reading(tmp_path: Path) -> None
     # Leaving the block waited for the thread: it ended after the one chunk it held.
 
     assert chunks == [CHUNK_BYTES]
+
+
+async def test_open_unchanged_gives_the_hashed_file_or_refuses(tmp_path: Path) -> None:
+    """Small files come back as bytes, large ones open at 0; a changed file is refused."""
+    from uploader.hashing import SMALL_BODY_BYTES, FileChangedError, open_unchanged
+
+    small, large = tmp_path / "small", tmp_path / "large"
+    small.write_bytes(b"s" * 10)
+    large.write_bytes(b"l" * (SMALL_BODY_BYTES + 1))
+    assert open_unchanged(small, await sha256_file(small)) == b"s" * 10
+    body = open_unchanged(large, await sha256_file(large))
+    assert not isinstance(body, bytes)
+    with body:
+        assert body.tell() == 0
+        assert len(body.read()) == SMALL_BODY_BYTES + 1
+    digest = await sha256_file(small)
+    small.write_bytes(b"changed!!!")  # same size, new mtime (and content)
+    os.utime(small, ns=(digest.mtime_ns + 10**9, digest.mtime_ns + 10**9))
+    with pytest.raises(FileChangedError):
+        open_unchanged(small, digest)

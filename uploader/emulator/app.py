@@ -462,15 +462,16 @@ async def publish_package_version(request: web.Request, state: EmulatorState) ->
     if (request.content_length or 0) > state.max_asset_size_bytes:
         raise _too_large(params.asset, state.max_asset_size_bytes)
     await state.db(state.store.check_publish, params.key, params.version)
-    writer = await state.io(BlobWriter, state.store.tmp_dir)
+    writer = BlobWriter(state.store.tmp_dir)
     try:
         digests = await _receive(request, state, writer, params)
         row, _ = await state.db(
             state.store.publish_asset, params.key, params.version, params.asset,
             writer.path, digests, unfinished=params.unfinished,
         )  # fmt: skip
-    finally:
-        await state.io(writer.discard)
+    except BaseException:
+        await asyncio.shield(state.io(writer.discard))
+        raise
     state.stats.count_publish("/".join((*params.key.row(), params.version, params.asset)))
     return web.json_response({
         "format": params.key.format,
@@ -495,8 +496,7 @@ async def _receive(
         if len(pending) >= CHUNK_BYTES:
             await state.io(writer.write, bytes(pending))
             pending.clear()
-    await state.io(writer.write, bytes(pending))
-    digests = await state.io(writer.finish)
+    digests = await state.io(writer.finish, bytes(pending))
     if digests.sha256 != params.sha256:
         raise _invalid(
             "The provided content hashes do not match the content of the asset:"
