@@ -1,0 +1,108 @@
+"""Throughput without a quota: `uploader run` against plain boto3 in 16 threads.
+
+3,000 assets of 1-16 KiB (random sizes and bytes, seed 0) in 1,000 versions x 3. Each
+run gets a fresh `uploader emulator` (no quota) in its own process and a fresh journal;
+each side runs REPEATS times and the median wall time (spawn to exit, interpreter start
+included, the same for both) is compared. The baseline is
+`bench/baselines/boto3_threadpool.py`; the uploader runs with `--rate 100000` under each
+of SETTINGS (workers, max-uploads). Every run is checked on the server's side: 3,000
+distinct assets published. The issue's bar: the uploader >= 1.5x faster than the baseline.
+
+    .venv/bin/python bench/throughput.py [WORKERS:MAX_UPLOADS ...]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from _harness import (
+    DUMMY_AWS_ENV,
+    KIB,
+    EmulatorProcess,
+    Measured,
+    measure,
+    run_uploader,
+    write_versions,
+)
+
+VERSIONS = 1000
+ASSETS = 3
+REPEATS = 3
+SETTINGS = [(32, 16), (8, 16), (16, 16), (64, 32), (32, 64)]
+BASELINE = Path(__file__).parent / "baselines" / "boto3_threadpool.py"
+Side = Callable[[Path, str, Path], Measured]  # (manifest, endpoint, workdir) -> the client's run
+
+
+def baseline(manifest: Path, endpoint: str, workdir: Path) -> Measured:
+    args = [sys.executable, str(BASELINE), str(manifest), endpoint]
+    done = measure(args, workdir / "baseline.log", env={**os.environ, **DUMMY_AWS_ENV})
+    if done.returncode != 0:
+        raise RuntimeError(f"baseline exit {done.returncode}: see {workdir / 'baseline.log'}")
+    return done
+
+
+def uploader(workers: int, max_uploads: int) -> Side:
+    def run(manifest: Path, endpoint: str, workdir: Path) -> Measured:
+        flags = ["--rate", "100000", "--workers", str(workers), "--max-uploads", str(max_uploads)]
+        done = run_uploader(manifest, endpoint, workdir, flags)
+        if done.process.returncode != 0:
+            raise RuntimeError(f"uploader exit {done.process.returncode}: {done.report['totals']}")
+        return done.process
+
+    return run
+
+
+def median_wall(name: str, side: Side, manifest: Path) -> float:
+    """Run `side` REPEATS times, each against a fresh emulator; print each; the median.
+
+    Each line gives the client's wall and CPU time, the server's CPU time over the run
+    and the requests the server saw: on 2 cores, whichever process nears wall = CPU is
+    the bottleneck.
+    """
+    walls = []
+    for i in range(REPEATS):
+        with tempfile.TemporaryDirectory() as tmp, EmulatorProcess(Path(tmp) / "emu") as emulator:
+            server_before_s = emulator.cpu_s()
+            done = side(manifest, emulator.endpoint, Path(tmp))
+            server_s = emulator.cpu_s() - server_before_s
+            stats = emulator.stats()
+        published = len(stats["publishes"])
+        if published != VERSIONS * ASSETS:
+            raise RuntimeError(f"{name}: {published} assets on the server, not 3000")
+        walls.append(done.wall_s)
+        requests = sum(stats["requests"].values())
+        print(f"  {name} run {i + 1}: wall {done.wall_s:.2f} s, client CPU {done.cpu_s:.2f} s, "
+              f"server CPU {server_s:.2f} s, {requests} requests "
+              f"({1000 * done.cpu_s / requests:.2f} ms client CPU each, "
+              f"{1000 * server_s / requests:.2f} ms server) {json.dumps(stats['requests'])}",
+              flush=True)  # fmt: skip
+    return statistics.median(walls)
+
+
+def main(settings: list[tuple[int, int]]) -> None:
+    rng = random.Random(0)
+    sizes = [rng.randint(KIB, 16 * KIB) for _ in range(VERSIONS * ASSETS)]
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = write_versions(Path(tmp), VERSIONS, ASSETS, sizes)
+        print(
+            f"throughput: {VERSIONS * ASSETS} assets, {sum(sizes) / KIB / KIB:.1f} MiB", flush=True
+        )
+        base_s = median_wall("boto3 ThreadPoolExecutor(16)", baseline, manifest)
+        print(f"throughput: baseline median {base_s:.2f} s", flush=True)
+        for workers, max_uploads in settings:
+            name = f"uploader --workers {workers} --max-uploads {max_uploads}"
+            wall_s = median_wall(name, uploader(workers, max_uploads), manifest)
+            print(f"throughput: {name}: median {wall_s:.2f} s, {base_s / wall_s:.2f}x the "
+                  f"baseline ({base_s:.2f} s); bar >= 1.5x", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    given = [tuple(int(n) for n in arg.split(":")) for arg in sys.argv[1:]]
+    main([(w, m) for w, m in given] or SETTINGS)
