@@ -336,20 +336,6 @@ class Journal:
         ]
         return Summary(versions, assets, failures)
 
-    async def published_assets(self) -> set[tuple[str, str, str, str, str]]:
-        """(scope, namespace, package, version, asset) of every confirmed asset."""
-        rows = await self._run(
-            lambda: (
-                self._conn()
-                .execute(
-                    "SELECT scope, namespace, package, version, name FROM assets"
-                    " WHERE state = 'published'"
-                )
-                .fetchall()
-            )
-        )
-        return {(r[0], r[1], r[2], r[3], r[4]) for r in rows}
-
 
 class _Transaction:
     """`with` block: BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""

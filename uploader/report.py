@@ -41,10 +41,6 @@ class VersionOutcome(StrEnum):
     FAILED = "failed"
     INVALID = "invalid"  # the manifest entry is wrong; nothing was tried
 
-    @property
-    def done(self) -> bool:
-        return self in (VersionOutcome.FINALIZED, VersionOutcome.UNFINISHED, VersionOutcome.SKIPPED)
-
 
 @dataclass
 class AssetRecord:
