@@ -372,10 +372,16 @@ class Pipeline:
         await asyncio.shield(task)
 
     async def _check_target(self, target: Target) -> None:
+        """Fail the whole run (exit 3) if the repository cannot be reached or used."""
         remote = self._remote_()
-        if self._options.create_missing:
-            await remote.call(Family.WRITE, lambda: remote.api.create_repository(target))
-        await remote.call(Family.LIST, lambda: remote.api.describe_repository(target))
+        try:
+            if self._options.create_missing:
+                await remote.call(Family.WRITE, lambda: remote.api.create_repository(target))
+            await remote.call(Family.LIST, lambda: remote.api.describe_repository(target))
+        except (FatalRemoteError, Interrupted):
+            raise
+        except UploaderError as error:
+            raise FatalRemoteError(f"cannot use {target}: {error}") from error
 
     # --- one asset --------------------------------------------------------------------------
 

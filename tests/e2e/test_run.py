@@ -316,3 +316,22 @@ async def test_rate_auto_finds_a_quota_above_the_default(tmp_path: Path) -> None
         assert throttled <= 0.1 * report.totals.publish_requests, report.summary()
     finally:
         emu.stop()
+
+
+async def test_unreachable_endpoint_cannot_start(tmp_path: Path) -> None:
+    """Nothing listening at the endpoint: exit 3 after the retries, not a failure per version."""
+    manifest = make_tree(tmp_path / "tree", versions=3, assets=1)
+    report = await runner.run(
+        RunSettings(
+            manifest=str(manifest),
+            domain=DOMAIN,
+            repository=REPOSITORY,
+            namespace="acme",
+            endpoint_url="http://127.0.0.1:9",
+            region=REGION,
+            max_attempts=2,
+        )
+    )
+    assert report.exit_code() == ExitCode.CANNOT_START
+    assert "cannot use demo/repo" in (report.fatal or "")
+    assert not report.totals.versions.get("failed")
