@@ -42,7 +42,7 @@ def one_run(versions: int, extra: list[str]) -> float:
             finally:
                 poller.stop()
             stats = emulator.stats()
-    requests = stats["requests"].get("PublishPackageVersion", 0)
+    requests: int = stats["requests"].get("PublishPackageVersion", 0)
     throttled = stats["throttled"].get("PublishPackageVersion", 0)
     assert poller.first_s is not None, "no publish seen"
     assert poller.last_s is not None, "not every publish seen"
