@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -27,6 +27,9 @@ from uploader.config import (
 from uploader.errors import ExitCode, InvalidInputError
 from uploader.logs import LogFormat, configure_logging
 from uploader.manifest import TargetStatus
+
+if TYPE_CHECKING:
+    from uploader.emulator import Emulator
 
 FC = TypeVar("FC", bound=Callable[..., Any])
 
@@ -160,10 +163,7 @@ def emulator(
     sys.exit(asyncio.run(_serve(server)))
 
 
-async def _serve(server: object) -> int:
-    from uploader.emulator import Emulator
-
-    assert isinstance(server, Emulator)
+async def _serve(server: Emulator) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -32,19 +32,21 @@ deep nesting and huge numbers all become Problems. Decisions the format leaves o
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import difflib
 import enum
+import itertools
 import json
 import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any, AnyStr, Final, NamedTuple, Protocol, TextIO, TypeAlias, cast
+from typing import IO, Any, AnyStr, Final, NamedTuple, Protocol, TextIO, TypeAlias, TypeVar, cast
 
 import yaml
 
@@ -70,6 +72,7 @@ __all__ = [
     "read_manifest",
 ]
 
+T = TypeVar("T")
 STDIN_NAME: Final = "<stdin>"
 """How problems name a manifest read from stdin."""
 CALLER_DEFAULTS_NAME: Final = "<defaults>"
@@ -1050,3 +1053,13 @@ _ASSET_CHECKS: Final[Mapping[str, _Checker]] = {
     "name": _name_checker(check_asset_name),
     "sha256": _check_sha256,
 }
+
+
+async def batches(entries: Iterator[T], size: int = 64) -> AsyncIterator[list[T]]:
+    """The entries in lists of `size`, each read in a worker thread.
+
+    Reading a manifest is file I/O and stats of every asset: it stays off the event loop,
+    and one thread hop per batch keeps its cost small.
+    """
+    while batch := await asyncio.to_thread(lambda: list(itertools.islice(entries, size))):
+        yield batch

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from uploader.hashing import (
 )
 from uploader.journal import AssetState, Journal, JournalVersion, VersionKey, VersionState
 from uploader.limits import Family
-from uploader.manifest import AssetSpec, Problem, TargetStatus, VersionSpec
+from uploader.manifest import AssetSpec, Problem, TargetStatus, VersionSpec, batches
 from uploader.remote import Remote
 from uploader.report import AssetOutcome, AssetRecord, Report, VersionOutcome, VersionRecord
 
@@ -203,9 +202,9 @@ class Pipeline:
         self, entries: Iterator[VersionSpec | Problem], queue: asyncio.Queue[VersionSpec | None]
     ) -> None:
         """Feed the queue from the manifest, reading it in a thread in small batches."""
-        while not self._stopping.is_set() and (
-            batch := await asyncio.to_thread(lambda: list(itertools.islice(entries, READ_BATCH)))
-        ):
+        async for batch in batches(entries, READ_BATCH):
+            if self._stopping.is_set():
+                break
             for entry in batch:
                 if isinstance(entry, Problem):
                     self._problem(entry)

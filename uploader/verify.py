@@ -9,7 +9,6 @@ Nothing is ever written to the service.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,7 +19,7 @@ from uploader.errors import FatalRemoteError, UploaderError
 from uploader.finalizer import package_of, target_of
 from uploader.hashing import Hasher
 from uploader.limits import Family
-from uploader.manifest import Problem, TargetStatus, VersionSpec
+from uploader.manifest import Problem, TargetStatus, VersionSpec, batches
 from uploader.remote import Remote
 
 READ_BATCH: Final = 64
@@ -127,9 +126,7 @@ class Verifier:
         """Check every entry; FatalRemoteError (access, missing target) ends the run."""
         try:
             async with asyncio.TaskGroup() as group:
-                while batch := await asyncio.to_thread(
-                    lambda: list(itertools.islice(entries, READ_BATCH))
-                ):
+                async for batch in batches(entries, READ_BATCH):
                     for entry in batch:
                         if isinstance(entry, Problem):
                             self.tally.problems += 1

@@ -272,7 +272,7 @@ def _store_error(error: StoreError) -> ApiError:
 
 # --- parameters -----------------------------------------------------------------------------
 
-Check = Callable[[object], "str | None"]
+Check = names.Check
 
 
 def _param(request: web.Request, name: str, check: Check, *, required: bool = True) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -38,18 +38,18 @@ def parse_repo_spec(spec: str) -> tuple[str, str]:
     return domain, repository
 
 
+def _unless_it_exists(create: Callable[[], object]) -> None:
+    try:
+        create()
+    except StoreError as error:
+        if error.code != "ConflictException":
+            raise
+
+
 def ensure_repository(store: Store, domain: str, repository: str) -> None:
     """Create the domain and repository unless they exist."""
-    try:
-        store.create_domain(domain)
-    except StoreError as error:
-        if error.code != "ConflictException":
-            raise
-    try:
-        store.create_repository(domain, repository, "")
-    except StoreError as error:
-        if error.code != "ConflictException":
-            raise
+    _unless_it_exists(lambda: store.create_domain(domain))
+    _unless_it_exists(lambda: store.create_repository(domain, repository, ""))
 
 
 class Emulator:
