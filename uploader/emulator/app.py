@@ -40,6 +40,7 @@ from uploader.emulator.store import (
 T = TypeVar("T")
 
 CHUNK_BYTES: Final = 1024 * 1024
+SMALL_BODY_BYTES: Final = 64 * 1024  # read whole, stored in one hop to the store's thread
 RESET_AFTER_BYTES: Final = 64 * 1024  # how much of a body a `reset` fault reads first
 STATUS_FOR_CODE: Final = {
     "AccessDeniedException": 403,
@@ -459,8 +460,42 @@ def _publish_params(request: web.Request, state: EmulatorState) -> _Publish:
 
 async def publish_package_version(request: web.Request, state: EmulatorState) -> web.Response:
     params = _publish_params(request, state)
-    if (request.content_length or 0) > state.max_asset_size_bytes:
+    size_bytes = request.content_length
+    if (size_bytes or 0) > state.max_asset_size_bytes:
         raise _too_large(params.asset, state.max_asset_size_bytes)
+    if size_bytes is not None and size_bytes <= SMALL_BODY_BYTES:
+        row, digests = await state.db(_publish_small, state, params, await request.read())
+    else:
+        row, digests = await _publish_large(request, state, params)
+    state.stats.count_publish("/".join((*params.key.row(), params.version, params.asset)))
+    return web.json_response({
+        "format": params.key.format,
+        "namespace": params.key.namespace,
+        "package": params.key.package,
+        "version": params.version,
+        "versionRevision": row.revision,
+        "status": row.status.value,
+        "asset": _asset_summary(params.asset, digests),
+    })  # fmt: skip
+
+
+def _publish_small(
+    state: EmulatorState, params: _Publish, body: bytes
+) -> tuple[VersionRow, Digests]:
+    """A body held in memory: checked, hashed and stored in one go on the store's thread."""
+    state.store.check_publish(params.key, params.version)
+    digests = Digests.of(body)
+    _check_sha256(digests, params)
+    row, _ = state.store.publish_asset(
+        params.key, params.version, params.asset, body, digests, unfinished=params.unfinished
+    )
+    return row, digests
+
+
+async def _publish_large(
+    request: web.Request, state: EmulatorState, params: _Publish
+) -> tuple[VersionRow, Digests]:
+    """A body streamed to a temporary file, once the version is known to accept it."""
     await state.db(state.store.check_publish, params.key, params.version)
     writer = BlobWriter(state.store.tmp_dir)
     try:
@@ -472,16 +507,7 @@ async def publish_package_version(request: web.Request, state: EmulatorState) ->
     except BaseException:
         await asyncio.shield(state.io(writer.discard))
         raise
-    state.stats.count_publish("/".join((*params.key.row(), params.version, params.asset)))
-    return web.json_response({
-        "format": params.key.format,
-        "namespace": params.key.namespace,
-        "package": params.key.package,
-        "version": params.version,
-        "versionRevision": row.revision,
-        "status": row.status.value,
-        "asset": _asset_summary(params.asset, digests),
-    })  # fmt: skip
+    return row, digests
 
 
 async def _receive(
@@ -497,12 +523,16 @@ async def _receive(
             await state.io(writer.write, bytes(pending))
             pending.clear()
     digests = await state.io(writer.finish, bytes(pending))
+    _check_sha256(digests, params)
+    return digests
+
+
+def _check_sha256(digests: Digests, params: _Publish) -> None:
     if digests.sha256 != params.sha256:
         raise _invalid(
             "The provided content hashes do not match the content of the asset:"
             f" computed SHA-256 {digests.sha256}, header {params.sha256}"
         )
-    return digests
 
 
 def _too_large(asset: str, limit_bytes: int) -> ApiError:

@@ -5,9 +5,11 @@ single-thread executor), so every method is one transaction and no two interleav
 check-then-write rules of the service (status transitions, asset conflicts) hold without
 further locking.
 
-Blobs live at `blobs/ab/cdef...` named by SHA-256. A body is streamed into `tmp/` while
-hashed (`BlobWriter`), and moved into place with `os.replace` only when its hash is
-right, so a crash never leaves a half-written blob under a real name.
+Blobs live at `blobs/ab/cdef...` named by SHA-256. A body is written into `tmp/` (a large
+one streamed while hashed, `BlobWriter`) and moved into place with `os.replace` only
+when its hash is right, so a crash never leaves a half-written blob under a real name.
+Nothing is fsync'ed: like SQLite's `synchronous=NORMAL` below, the store survives the
+process being killed, not a power cut, which a test service does not need to.
 """
 
 from __future__ import annotations
@@ -105,6 +107,17 @@ class Digests:
     sha1: str
     md5: str
 
+    @classmethod
+    def of(cls, data: bytes) -> Digests:
+        """The digests of bytes held in memory."""
+        return cls(
+            len(data),
+            hashlib.sha256(data).hexdigest(),
+            hashlib.sha512(data).hexdigest(),
+            hashlib.sha1(data).hexdigest(),
+            hashlib.md5(data).hexdigest(),
+        )
+
     def hashes(self) -> dict[str, str]:
         """The AssetHashes map as the service returns it."""
         return {"MD5": self.md5, "SHA-1": self.sha1, "SHA-256": self.sha256, "SHA-512": self.sha512}
@@ -132,7 +145,7 @@ class BlobWriter:
 
     def __init__(self, tmp_dir: Path) -> None:
         # No I/O here: the file is opened by the first write, on a worker thread.
-        self.path = tmp_dir / f"upload-{secrets.token_hex(8)}"
+        self.path = _temp_path(tmp_dir)
         self._file: BinaryIO | None = None
         self._hashes = [hashlib.sha256(), hashlib.sha512(), hashlib.sha1(), hashlib.md5()]
         self.size_bytes = 0
@@ -147,14 +160,9 @@ class BlobWriter:
         self.size_bytes += len(chunk)
 
     def finish(self, tail: bytes = b"") -> Digests:
-        """Write `tail`, flush to disk and return the digests of everything written.
-
-        One call for the last chunk and the flush: a small body costs one thread hop.
-        """
+        """Write `tail`, close the file and return the digests of everything written."""
         self.write(tail)
         assert self._file is not None
-        self._file.flush()
-        os.fsync(self._file.fileno())
         self._file.close()
         sha256, sha512, sha1, md5 = (h.hexdigest() for h in self._hashes)
         return Digests(self.size_bytes, sha256, sha512, sha1, md5)
@@ -164,6 +172,10 @@ class BlobWriter:
         if self._file is not None:
             self._file.close()
         self.path.unlink(missing_ok=True)
+
+
+def _temp_path(tmp_dir: Path) -> Path:
+    return tmp_dir / f"upload-{secrets.token_hex(8)}"
 
 
 def _new_revision() -> str:
@@ -329,17 +341,20 @@ class Store:
         key: PackageKey,
         version: str,
         asset: str,
-        blob: Path,
+        blob: Path | bytes,
         digests: Digests,
         *,
         unfinished: bool,
         max_assets: int = c.MAX_ASSETS_PER_VERSION,
     ) -> tuple[VersionRow, AssetRow]:
-        """Add one asset (its bytes already verified in `blob`) to a version.
+        """Add one asset, its bytes already verified, to a version.
 
-        The blob is moved into the content-addressed store before the transaction
-        commits, so the metadata never names bytes that are not there.
+        `blob` is a temporary file this call moves or removes, or the bytes themselves (a
+        small body, written only if the store does not hold them yet). The blob is in
+        place before the transaction commits, so the metadata never names bytes that are
+        not there.
         """
+        placed = False
         with self._tx() as db:
             self.require_repository(key.domain, key.repository)
             row = self._version_row(key, version)
@@ -350,7 +365,7 @@ class Store:
                 self._check_same_content(existing, digests, asset)
             else:
                 self._check_asset_count(key, version, max_assets)
-                self._place_blob(blob, digests.sha256)
+                placed = self._place_blob(blob, digests.sha256)
                 db.execute(
                     "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*key.row(), version, asset, digests.size_bytes, digests.sha256,
@@ -358,7 +373,8 @@ class Store:
                 )  # fmt: skip
             status = VersionStatus.UNFINISHED if unfinished else VersionStatus.PUBLISHED
             new_row = self._upsert_version(key, version, row, status)
-        blob.unlink(missing_ok=True)
+        if isinstance(blob, Path) and not placed:
+            blob.unlink(missing_ok=True)
         return new_row, AssetRow(asset, digests)
 
     def _check_same_content(self, existing: AssetRow, digests: Digests, asset: str) -> None:
@@ -388,12 +404,17 @@ class Store:
                 resource_id=version,
             )
 
-    def _place_blob(self, blob: Path, sha256: str) -> None:
+    def _place_blob(self, blob: Path | bytes, sha256: str) -> bool:
+        """Put a blob under its name unless it is there already; whether `blob` was moved."""
         target = self.blob_path(sha256)
         if target.exists():
-            return
+            return False
         target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(blob, bytes):
+            data, blob = blob, _temp_path(self.tmp_dir)
+            blob.write_bytes(data)
         os.replace(blob, target)
+        return True
 
     def _upsert_version(
         self, key: PackageKey, version: str, row: VersionRow | None, status: VersionStatus
@@ -538,10 +559,9 @@ class Store:
         The recorded digests are recomputed, as if storage had been tampered with or a
         different file had been published under the same name by another tool.
         """
-        writer = BlobWriter(self.tmp_dir)
-        digests = writer.finish(data)
+        digests = Digests.of(data)
         with self._tx() as db:
-            self._place_blob(writer.path, digests.sha256)
+            self._place_blob(data, digests.sha256)
             db.execute(
                 "UPDATE assets SET size_bytes = ?, sha256 = ?, sha512 = ?, sha1 = ?, md5 = ?"
                 " WHERE domain = ? AND repository = ? AND format = ? AND namespace = ?"
@@ -549,7 +569,6 @@ class Store:
                 (digests.size_bytes, digests.sha256, digests.sha512, digests.sha1,
                  digests.md5, *key.row(), version, asset),
             )  # fmt: skip
-        writer.discard()
 
 
 # Which status changes UpdatePackageVersionsStatus allows. AWS documents that Unfinished
