@@ -6,11 +6,14 @@ path, size, mtime_ns and inode), assets the service confirmed are not sent again
 finalized versions are skipped without a request.
 
 Every method runs on one dedicated thread (a single-thread executor): SQLite is blocking
-I/O and stays off the event loop, and calls are serialized. Each write is its own
-transaction, committed before the method returns. In WAL mode with `synchronous=NORMAL`
-a committed transaction survives the process being killed (it is in the WAL file); only
-a power cut can lose the last ones, and a lost record only means a step is done again
-(a re-publish of identical bytes is idempotent).
+I/O and stays off the event loop, and calls are serialized. Calls are committed in
+groups: the calls made while a group is being written wait, then go to the thread
+together as the next group, one transaction and one thread hop for all of them, each
+call in a savepoint of its own (a failing call undoes only itself). No method returns
+before its group is committed. In WAL mode with `synchronous=NORMAL` a committed
+transaction survives the process being killed (it is in the WAL file); only a power cut
+can lose the last ones, and a lost record only means a step is done again (a re-publish
+of identical bytes is idempotent).
 
 Keys include a *scope*: the endpoint (or `local:DIR`, or `aws:REGION`) and the domain and
 repository, so one journal can serve several targets without mixing them up.
@@ -22,7 +25,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,6 +34,7 @@ from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 from uploader.errors import JournalError
+from uploader.hashing import CachedDigest, FileDigest
 
 T = TypeVar("T")
 
@@ -162,16 +166,68 @@ class Journal:
         self._clock = clock
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="journal")
         self._db: sqlite3.Connection | None = None
+        self._waiting: list[_Call] = []  # calls for the next group
+        self._writing = False  # a group is on the journal's thread
 
     def __repr__(self) -> str:
         return f"<Journal {self.path}>"
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on the journal's thread, alone (opening and closing)."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, fn, *args)
         except sqlite3.Error as error:
             raise JournalError(f"journal {self.path}: {error}") from error
+
+    async def _grouped(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in the next group's transaction; returns once that is committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append(_Call(fn, args, future))
+        if not self._writing:
+            self._writing = True
+            loop.call_soon(self._write_group)  # the calls made in this loop turn join in
+        try:
+            result: T = await future
+        except sqlite3.Error as error:
+            raise JournalError(f"journal {self.path}: {error}") from error
+        return result
+
+    def _write_group(self) -> None:
+        group, self._waiting = self._waiting, []
+        written = asyncio.get_running_loop().run_in_executor(self._executor, self._commit, group)
+        written.add_done_callback(lambda done: self._settle(group, done))
+
+    def _settle(self, group: list[_Call], written: asyncio.Future[list[_Outcome]]) -> None:
+        error = written.exception()
+        outcomes = [_Outcome(error, None)] * len(group) if error else written.result()
+        for call, outcome in zip(group, outcomes, strict=True):
+            if call.future.done():  # its caller was cancelled
+                continue
+            if outcome.error is not None:
+                call.future.set_exception(outcome.error)
+            else:
+                call.future.set_result(outcome.value)
+        if self._waiting:
+            self._write_group()
+        else:
+            self._writing = False
+
+    def _commit(self, group: list[_Call]) -> list[_Outcome]:
+        """One transaction for the group, a savepoint per call (on the journal's thread)."""
+        db = self._conn()
+        outcomes = []
+        with _Transaction(db):
+            for call in group:
+                db.execute("SAVEPOINT call")
+                try:
+                    outcomes.append(_Outcome(None, call.fn(*call.args)))
+                except Exception as error:
+                    db.execute("ROLLBACK TO call")
+                    outcomes.append(_Outcome(error, None))
+                db.execute("RELEASE call")
+        return outcomes
 
     def _conn(self) -> sqlite3.Connection:
         assert self._db is not None, "the journal is not open"
@@ -201,40 +257,36 @@ class Journal:
 
     # --- the hash cache (hashing.HashCache) ---------------------------------------------------
 
-    async def get(self, path: Path, size_bytes: int, mtime_ns: int, inode: int) -> str | None:
-        """The SHA-256 recorded for this exact file state, if any."""
-        return await self._run(self._get_hash, str(path), size_bytes, mtime_ns, inode)
+    async def get_many(self, paths: Sequence[Path]) -> list[CachedDigest | None]:
+        """The SHA-256 and file identity recorded for each path, if any."""
+        return await self._grouped(self._get_hashes, [str(p) for p in paths])
 
-    def _get_hash(self, path: str, size_bytes: int, mtime_ns: int, inode: int) -> str | None:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT sha256 FROM files WHERE path = ? AND size_bytes = ? AND mtime_ns = ?"
-                " AND inode = ?",
-                (path, size_bytes, mtime_ns, inode),
-            )
-            .fetchone()
-        )
-        return None if row is None else str(row[0])
+    def _get_hashes(self, paths: list[str]) -> list[CachedDigest | None]:
+        db = self._conn()
+        found = []
+        for path in paths:
+            row = db.execute(
+                "SELECT sha256, size_bytes, mtime_ns, inode FROM files WHERE path = ?", (path,)
+            ).fetchone()
+            found.append(None if row is None else CachedDigest(*row))
+        return found
 
-    async def put(
-        self, path: Path, size_bytes: int, mtime_ns: int, inode: int, sha256: str
-    ) -> None:
-        """Remember a file's SHA-256 for this exact state."""
-        await self._run(
-            self._write,
-            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
-            (str(path), size_bytes, mtime_ns, inode, sha256),
-        )
+    async def put_many(self, entries: Sequence[tuple[Path, FileDigest]]) -> None:
+        """Remember each file's SHA-256 for its identity (size, mtime, inode)."""
+        rows = [(str(p), d.size_bytes, d.mtime_ns, d.inode, d.sha256) for p, d in entries]
+        await self._grouped(self._put_hashes, rows)
+
+    def _put_hashes(self, rows: list[tuple[str, int, int, int, str]]) -> None:
+        self._conn().executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
-        self._conn().execute(sql, params)  # autocommit: one statement, one transaction
+        self._conn().execute(sql, params)
 
     # --- versions and assets ------------------------------------------------------------------
 
     async def lookup(self, key: VersionKey) -> JournalVersion | None:
         """What the journal knows of a version, or None."""
-        return await self._run(self._lookup, key)
+        return await self._grouped(self._lookup, key)
 
     def _lookup(self, key: VersionKey) -> JournalVersion | None:
         db = self._conn()
@@ -259,38 +311,35 @@ class Journal:
 
         Assets already recorded as published with the same SHA-256 keep that state.
         """
-        await self._run(self._start_version, key, target_status, assets)
+        await self._grouped(self._start_version, key, target_status, assets)
 
     def _start_version(
         self, key: VersionKey, target_status: str, assets: dict[str, tuple[str, int]]
     ) -> None:
         now = self._clock()
-        with self._transaction() as db:
+        db = self._conn()
+        db.execute(
+            "INSERT INTO versions VALUES (?, ?, ?, ?, 'pending', ?, NULL, ?)"
+            " ON CONFLICT DO UPDATE SET state = 'pending', target_status ="
+            " excluded.target_status, error = NULL, updated_s = excluded.updated_s",
+            (*key.row(), target_status, now),
+        )
+        for name, (sha256, size_bytes) in assets.items():
             db.execute(
-                "INSERT INTO versions VALUES (?, ?, ?, ?, 'pending', ?, NULL, ?)"
-                " ON CONFLICT DO UPDATE SET state = 'pending', target_status ="
-                " excluded.target_status, error = NULL, updated_s = excluded.updated_s",
-                (*key.row(), target_status, now),
+                "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?)"
+                " ON CONFLICT DO UPDATE SET state = CASE WHEN assets.sha256 ="
+                " excluded.sha256 AND assets.state = 'published' THEN 'published'"
+                " ELSE 'pending' END, sha256 = excluded.sha256,"
+                " size_bytes = excluded.size_bytes, error = NULL,"
+                " updated_s = excluded.updated_s",
+                (*key.row(), name, sha256, size_bytes, now),
             )
-            for name, (sha256, size_bytes) in assets.items():
-                db.execute(
-                    "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?)"
-                    " ON CONFLICT DO UPDATE SET state = CASE WHEN assets.sha256 ="
-                    " excluded.sha256 AND assets.state = 'published' THEN 'published'"
-                    " ELSE 'pending' END, sha256 = excluded.sha256,"
-                    " size_bytes = excluded.size_bytes, error = NULL,"
-                    " updated_s = excluded.updated_s",
-                    (*key.row(), name, sha256, size_bytes, now),
-                )
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._conn())
 
     async def asset_published(
         self, key: VersionKey, name: str, sha256: str, reply: dict[str, Any] | None = None
     ) -> None:
         """Record that the service confirmed an asset (call only after it did)."""
-        await self._run(
+        await self._grouped(
             self._write,
             "UPDATE assets SET state = 'published', sha256 = ?, reply = ?, error = NULL,"
             " updated_s = ? WHERE scope = ? AND namespace = ? AND package = ? AND version = ?"
@@ -299,7 +348,7 @@ class Journal:
         )
 
     async def asset_failed(self, key: VersionKey, name: str, error: str) -> None:
-        await self._run(
+        await self._grouped(
             self._write,
             "UPDATE assets SET state = 'failed', error = ?, updated_s = ? WHERE scope = ?"
             " AND namespace = ? AND package = ? AND version = ? AND name = ?",
@@ -310,7 +359,7 @@ class Journal:
         self, key: VersionKey, state: VersionState, error: str | None = None
     ) -> None:
         """Record a version's outcome (finalized, unfinished, skipped or failed)."""
-        await self._run(
+        await self._grouped(
             self._write,
             "UPDATE versions SET state = ?, error = ?, updated_s = ? WHERE scope = ?"
             " AND namespace = ? AND package = ? AND version = ?",
@@ -321,7 +370,7 @@ class Journal:
 
     async def summary(self) -> Summary:
         """Counts of versions and assets by state, and the failures with their last error."""
-        return await self._run(self._summary)
+        return await self._grouped(self._summary)
 
     def _summary(self) -> Summary:
         db = self._conn()
@@ -335,6 +384,19 @@ class Journal:
             )
         ]
         return Summary(versions, assets, failures)
+
+
+@dataclass(frozen=True)
+class _Call:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    error: BaseException | None
+    value: Any
 
 
 class _Transaction:

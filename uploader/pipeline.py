@@ -55,6 +55,9 @@ READ_BATCH: Final = 64  # manifest entries read per thread hop
 QUEUE_PER_WORKER: Final = 2
 MAX_LISTED_VERSIONS: Final = 10_000  # above this, a package's versions are asked one by one
 MAX_LISTED_PACKAGES: Final = 1_000  # packages whose version lists are kept (least recent go)
+# Bytes of a version's small files kept in memory from hashing to sending (so at most
+# this times --workers in all): sent without a second read, and exactly as hashed.
+KEEP_BYTES_PER_VERSION: Final = 1024 * 1024
 _DONE_STATUSES: Final = frozenset({"Published", "Unlisted", "Archived"})
 _JOURNAL_STATE: Final = {
     VersionOutcome.FINALIZED: VersionState.FINALIZED,
@@ -255,11 +258,12 @@ class Pipeline:
     # --- one version ------------------------------------------------------------------------
 
     async def _version(self, spec: VersionSpec, record: VersionRecord, key: VersionKey) -> None:
-        job = _Job(spec, record, key, await self._hash_all(spec, record))
+        # Both ask the journal: at once, they share one of its transactions.
+        digests, known = await asyncio.gather(self._hash_all(spec, record), self._journaled(key))
+        job = _Job(spec, record, key, digests)
         if self._options.dry_run:
             record.outcome = VersionOutcome.HASHED
             return
-        known = await self._journaled(key)
         if known is not None and _done_in_journal(known, job):
             _mark_present(job.pairs())
             record.outcome = VersionOutcome.SKIPPED
@@ -278,7 +282,7 @@ class Pipeline:
         await self._finish(spec, record)
 
     async def _journaled(self, key: VersionKey) -> JournalVersion | None:
-        if self._journal is None or not self._options.resume:
+        if self._journal is None or not self._options.resume or self._options.dry_run:
             return None
         return await self._journal.lookup(key)
 
@@ -339,7 +343,10 @@ class Pipeline:
                 )
 
     async def _hash_all(self, spec: VersionSpec, record: VersionRecord) -> dict[str, FileDigest]:
-        digests = await asyncio.gather(*(self._hasher.digest(a.path) for a in spec.assets))
+        keep_bytes = 0 if self._options.dry_run else KEEP_BYTES_PER_VERSION
+        digests = await self._hasher.digest_all(
+            [a.path for a in spec.assets], keep_bytes=keep_bytes
+        )
         for asset, digest, asset_record in zip(spec.assets, digests, record.assets, strict=True):
             asset_record.size_bytes = digest.size_bytes
             asset_record.sha256 = digest.sha256
@@ -422,7 +429,11 @@ class Pipeline:
         return AssetOutcome.PUBLISHED
 
     async def _body(self, job: _Job, asset: AssetSpec) -> bytes | BinaryIO:
-        """The body to send: the very file that was hashed, re-hashed if it changed since."""
+        """The body to send: the bytes hashed if they were kept, else the very file that was
+        hashed, re-hashed if it changed since."""
+        content = job.digests[asset.name].content
+        if content is not None:
+            return content
         for _ in range(MAX_HASH_TRIES):
             try:
                 return await asyncio.to_thread(open_unchanged, asset.path, job.digests[asset.name])

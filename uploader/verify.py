@@ -151,7 +151,7 @@ class Verifier:
         self._count(findings)
 
     async def _check(self, spec: VersionSpec) -> list[Finding]:
-        digests = await asyncio.gather(*(self._hasher.digest(a.path) for a in spec.assets))
+        digests = await self._hasher.digest_all([a.path for a in spec.assets])
         local = {a.name: d.sha256 for a, d in zip(spec.assets, digests, strict=True)}
         api = self._remote.api
         remote = await self._remote.call(

@@ -8,13 +8,21 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from uploader.errors import InvalidInputError
-from uploader.hashing import CHUNK_BYTES, MAX_HASH_TRIES, FileDigest, Hasher, sha256_file
+from uploader.hashing import (
+    CHUNK_BYTES,
+    MAX_HASH_TRIES,
+    CachedDigest,
+    FileDigest,
+    Hasher,
+    sha256_file,
+)
 
 MIB = 1024 * 1024
 
@@ -30,19 +38,18 @@ class DictCache:
     """An in-memory HashCache that records every call."""
 
     def __init__(self) -> None:
-        self.entries: dict[tuple[Path, int, int, int], str] = {}
+        self.entries: dict[Path, CachedDigest] = {}
         self.gets = 0
 
-    async def get(self, path: Path, size_bytes: int, mtime_ns: int, inode: int) -> str | None:
-        """The recorded digest, if any."""
-        self.gets += 1
-        return self.entries.get((path, size_bytes, mtime_ns, inode))
+    async def get_many(self, paths: Sequence[Path]) -> list[CachedDigest | None]:
+        """The recorded digests, if any."""
+        self.gets += len(paths)
+        return [self.entries.get(p) for p in paths]
 
-    async def put(
-        self, path: Path, size_bytes: int, mtime_ns: int, inode: int, sha256: str
-    ) -> None:
-        """Record a digest."""
-        self.entries[(path, size_bytes, mtime_ns, inode)] = sha256
+    async def put_many(self, entries: Sequence[tuple[Path, FileDigest]]) -> None:
+        """Record digests."""
+        for path, d in entries:
+            self.entries[path] = CachedDigest(d.sha256, d.size_bytes, d.mtime_ns, d.inode)
 
 
 @pytest.mark.parametrize(
@@ -258,30 +265,57 @@ async def test_changed_file_misses_the_cache(tmp_path: Path) -> None:
     assert (hasher.files_hashed, hasher.cache_hits, hasher.bytes_hashed) == (2, 0, 300)
 
 
-async def test_in_flight_files_are_bounded(tmp_path: Path) -> None:
-    """No more than max_in_flight files are inside the hasher at once."""
+async def test_in_flight_jobs_are_bounded(tmp_path: Path) -> None:
+    """No more than max_in_flight thread jobs are admitted at once."""
     paths = []
     for i in range(8):
         paths.append(tmp_path / f"{i}.bin")
         _write(paths[-1], 10)
     inside = 0
     peak = 0
+    lock = threading.Lock()
 
-    class SlowCache(DictCache):
-        async def get(self, path: Path, size_bytes: int, mtime_ns: int, inode: int) -> str | None:
-            """Count callers inside the hasher and hold them a moment."""
-            nonlocal inside, peak
+    def slow_count(_n_bytes: int) -> None:
+        nonlocal inside, peak
+        with lock:
             inside += 1
             peak = max(peak, inside)
-            await asyncio.sleep(0.01)
+        time.sleep(0.02)
+        with lock:
             inside -= 1
-            return None
 
-    async with Hasher(hash_threads=1, max_in_flight=3, cache=SlowCache()) as hasher:
+    async with Hasher(hash_threads=4, max_in_flight=3) as hasher:
+        hasher._count_bytes = slow_count  # type: ignore[method-assign]
         await asyncio.gather(*(hasher.digest(p) for p in paths))
 
     assert peak == 3
     assert hasher.files_hashed == 8
+
+
+async def test_digest_all_keeps_small_files_bytes_within_budget(tmp_path: Path) -> None:
+    """A version's small files come back in order, hashed, the first ones' bytes kept up
+    to the budget; a large file is hashed on its own and its bytes are never kept."""
+    from uploader.hashing import SMALL_BODY_BYTES
+
+    sizes = [100, SMALL_BODY_BYTES + 1, 200, 300]
+    paths = [tmp_path / f"{i}.bin" for i in range(len(sizes))]
+    data = [_write(p, n) for p, n in zip(paths, sizes, strict=True)]
+
+    async with Hasher(hash_threads=2) as hasher:
+        digests = await hasher.digest_all(paths, keep_bytes=350)
+
+    assert [d.sha256 for d in digests] == [hashlib.sha256(b).hexdigest() for b in data]
+    assert [d.content for d in digests] == [data[0], None, data[2], None]
+    assert (hasher.files_hashed, hasher.bytes_hashed) == (4, sum(sizes))
+
+
+async def test_digest_all_names_the_missing_file(tmp_path: Path) -> None:
+    """One missing file among others fails the call, naming that file."""
+    good = tmp_path / "good.bin"
+    _write(good, 10)
+    async with Hasher() as hasher:
+        with pytest.raises(InvalidInputError, match=r"missing\.bin"):
+            await hasher.digest_all([good, tmp_path / "missing.bin"])
 
 
 async def test_cancelled_digest_stops_the_thread_reading(tmp_path: Path) -> None:
