@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -337,6 +338,35 @@ def test_delete_package_versions(client: BaseClient) -> None:
     with pytest.raises(ClientError) as excinfo:
         client.describe_package_version(**PKG, package="app", packageVersion="1")
     assert error_code(excinfo) == ("ResourceNotFoundException", 404)
+
+
+def test_small_and_large_blobs_round_trip_and_go_with_their_versions(tmp_path: Path) -> None:
+    """A 64 KiB body is kept in the database, a larger one as a file; both download
+    unchanged, survive a restart, and are removed when their version is deleted."""
+    small, large = b"s" * 64 * 1024, bytes(range(256)) * 1025
+    emu = start_emulator(tmp_path)
+    try:
+        client = make_client(emu.endpoint_url)
+        publish(client, small, version="1", asset="small.bin")
+        publish(client, large, version="2", asset="large.bin")
+    finally:
+        emu.stop()
+    blob_files = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+    assert [p.name for p in blob_files] == [hashlib.sha256(large).hexdigest()[2:]]
+    emu = start_emulator(tmp_path)
+    try:
+        client = make_client(emu.endpoint_url)
+        for version, asset, data in (("1", "small.bin", small), ("2", "large.bin", large)):
+            reply = client.get_package_version_asset(
+                **PKG, package="app", packageVersion=version, asset=asset
+            )
+            assert reply["asset"].read() == data
+        client.delete_package_versions(**PKG, package="app", versions=["1", "2"])
+    finally:
+        emu.stop()
+    assert not any(p.is_file() for p in (tmp_path / "blobs").rglob("*"))
+    with sqlite3.connect(tmp_path / "emulator.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM blobs").fetchone() == (0,)
 
 
 def test_store_survives_a_restart(tmp_path: Path) -> None:

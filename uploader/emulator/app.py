@@ -657,6 +657,7 @@ async def get_package_version_asset(
     version = _param(request, "version", names.check_package_part)
     asset = _param(request, "asset", names.check_asset_name)
     row, found = await state.db(state.store.get_asset, key, version, asset)
+    content = await state.db(state.store.read_blob, found.digests.sha256)
     revision = request.query.get("revision")
     if revision is not None and revision != row.revision:
         raise ApiError("ResourceNotFoundException", f"Revision {revision} not found",
@@ -672,7 +673,9 @@ async def get_package_version_asset(
         "X-PackageVersionRevision": row.revision,
         "Content-Type": "application/octet-stream",
     }
-    return web.FileResponse(state.store.blob_path(found.digests.sha256), headers=headers)
+    if isinstance(content, bytes):
+        return web.Response(body=content, headers=headers)
+    return web.FileResponse(content, headers=headers)
 
 
 async def delete_package_versions(request: web.Request, state: EmulatorState) -> web.Response:

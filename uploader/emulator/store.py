@@ -5,11 +5,14 @@ single-thread executor), so every method is one transaction and no two interleav
 check-then-write rules of the service (status transitions, asset conflicts) hold without
 further locking.
 
-Blobs live at `blobs/ab/cdef...` named by SHA-256. A body is written into `tmp/` (a large
-one streamed while hashed, `BlobWriter`) and moved into place with `os.replace` only
-when its hash is right, so a crash never leaves a half-written blob under a real name.
-Nothing is fsync'ed: like SQLite's `synchronous=NORMAL` below, the store survives the
-process being killed, not a power cut, which a test service does not need to.
+Blobs are content-addressed by SHA-256. A small one (a body the server reads whole,
+up to 64 KiB) is a row of the `blobs` table, written in the transaction that
+records its asset: creating a file per blob cost more CPU than the rest of a publish.
+A larger one lives at `blobs/ab/cdef...`: it is streamed into `tmp/` while hashed
+(`BlobWriter`) and moved into place with `os.replace` only when its hash is right, so a
+crash never leaves a half-written blob under a real name. Nothing is fsync'ed: like
+SQLite's `synchronous=NORMAL` below, the store survives the process being killed, not a
+power cut, which a test service does not need to.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ CREATE TABLE IF NOT EXISTS versions (
     status TEXT NOT NULL, revision TEXT NOT NULL, published_s REAL NOT NULL,
     PRIMARY KEY (domain, repository, format, namespace, package, version)
 );
+CREATE TABLE IF NOT EXISTS blobs (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS assets (
     domain TEXT NOT NULL, repository TEXT NOT NULL, format TEXT NOT NULL,
     namespace TEXT NOT NULL, package TEXT NOT NULL, version TEXT NOT NULL,
@@ -405,16 +409,29 @@ class Store:
             )
 
     def _place_blob(self, blob: Path | bytes, sha256: str) -> bool:
-        """Put a blob under its name unless it is there already; whether `blob` was moved."""
+        """Put a blob under its name unless it is there already; whether `blob` was moved.
+
+        Bytes go in the `blobs` table (in the caller's transaction); a file is moved into
+        the blob folder.
+        """
+        if isinstance(blob, bytes):
+            self._db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (sha256, blob))
+            return False
         target = self.blob_path(sha256)
-        if target.exists():
+        if target.exists() or self._inline_blob(sha256) is not None:
             return False
         target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(blob, bytes):
-            data, blob = blob, _temp_path(self.tmp_dir)
-            blob.write_bytes(data)
         os.replace(blob, target)
         return True
+
+    def _inline_blob(self, sha256: str) -> bytes | None:
+        row = self._db.execute("SELECT data FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def read_blob(self, sha256: str) -> bytes | Path:
+        """An asset's content: its bytes if held in the database, else its file."""
+        inline = self._inline_blob(sha256)
+        return self.blob_path(sha256) if inline is None else inline
 
     def _upsert_version(
         self, key: PackageKey, version: str, row: VersionRow | None, status: VersionStatus
@@ -546,12 +563,14 @@ class Store:
         return done, failed
 
     def _remove_unreferenced(self, sha256s: list[str]) -> None:
-        for sha256 in set(sha256s):
-            (uses,) = self._db.execute(
-                "SELECT COUNT(*) FROM assets WHERE sha256 = ?", (sha256,)
-            ).fetchone()
-            if uses == 0:
-                self.blob_path(sha256).unlink(missing_ok=True)
+        with self._tx() as db:
+            for sha256 in set(sha256s):
+                (uses,) = db.execute(
+                    "SELECT COUNT(*) FROM assets WHERE sha256 = ?", (sha256,)
+                ).fetchone()
+                if uses == 0:
+                    db.execute("DELETE FROM blobs WHERE sha256 = ?", (sha256,))
+                    self.blob_path(sha256).unlink(missing_ok=True)
 
     def replace_asset_bytes(self, key: PackageKey, version: str, asset: str, data: bytes) -> None:
         """Overwrite an asset's content behind the service's back (for audit tests).
