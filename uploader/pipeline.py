@@ -3,16 +3,21 @@
     reader (thread, batches) ──► bounded queue ──► N version workers ──► Finalizer
                                                     │ hash (Hasher threads, hash cache)
                                                     │ what is done? the journal, else the
-                                                    │   server (DescribePackageVersion + List)
+                                                    │   server (ListPackageVersions, then
+                                                    │   Describe + List for what exists)
                                                     │ publish (≤ max_uploads at once, rate
                                                     │   limited, retried: remote.py)
                                                     ▼
                                           Journal + Report (outcomes, counters)
 
-One failing version never stops the others: its error is recorded and the worker takes
-the next one. A `FatalRemoteError` (credentials, access, missing domain/repository) ends
-the whole run: nothing else could succeed. `stop()` (a signal) lets requests in flight
-end, starts nothing new, and leaves unfinished work pending for the next run.
+A worker stays with a version until its assets are sent; the version then waits for its
+finalization in a task of its own (the finalizer lingers to batch a package's versions),
+and the worker takes the next one. At most `workers + MAX_FINALIZING` versions are in
+flight. One failing version never stops the others: its error is recorded and the
+worker takes the next one. A `FatalRemoteError` (credentials, access, missing
+domain/repository) ends the whole run: nothing else could succeed. `stop()` (a signal)
+lets requests in flight end, starts nothing new, and leaves unfinished work pending for
+the next run.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ log = structlog.get_logger(__name__)
 
 READ_BATCH: Final = 64  # manifest entries read per thread hop
 QUEUE_PER_WORKER: Final = 2
+MAX_FINALIZING: Final = 200  # versions sent and waiting for their finalization, at most
 MAX_LISTED_VERSIONS: Final = 10_000  # above this, a package's versions are asked one by one
 MAX_LISTED_PACKAGES: Final = 1_000  # packages whose version lists are kept (least recent go)
 # Bytes of a version's small files kept in memory from hashing to sending (so at most
@@ -159,6 +165,8 @@ class Pipeline:
         self._journal = journal
         self._stopping = asyncio.Event()
         self._uploads = asyncio.Semaphore(options.max_uploads)
+        # Versions in flight: `workers` sending, the rest waiting for their finalization.
+        self._in_flight = asyncio.Semaphore(options.workers + MAX_FINALIZING)
         self._targets: dict[Target, asyncio.Task[None]] = {}
         # (target, namespace, package) -> its versions on the service when first asked
         self._packages: OrderedDict[
@@ -189,15 +197,14 @@ class Pipeline:
             async with asyncio.TaskGroup() as group:
                 if self._finalizer is not None:
                     group.create_task(self._finalizer.run())
-                workers = [
-                    group.create_task(self._worker(queue)) for _ in range(self._options.workers)
-                ]
-                await self._read(entries, queue)
-                await asyncio.gather(*workers)
+                async with asyncio.TaskGroup() as versions:
+                    for _ in range(self._options.workers):
+                        versions.create_task(self._worker(queue, versions))
+                    await self._read(entries, queue)
                 if self._finalizer is not None:
                     self._finalizer.close()
         except* (FatalRemoteError, JournalError) as fatal:
-            raise fatal.exceptions[0] from None
+            raise _most_severe(fatal) from None
         finally:
             self._report.totals.bytes_hashed = self._hasher.bytes_hashed
 
@@ -220,22 +227,36 @@ class Pipeline:
         log.error(str(problem), event_kind="manifest_problem")
         self._report.add_problem(str(problem.place), problem.message)
 
-    async def _worker(self, queue: asyncio.Queue[VersionSpec | None]) -> None:
+    async def _worker(
+        self, queue: asyncio.Queue[VersionSpec | None], versions: asyncio.TaskGroup
+    ) -> None:
+        """Take versions one by one; each goes on in a task of its own once its assets are
+        sent, so its finalization (which lingers to batch) does not hold the worker."""
         while (spec := await queue.get()) is not None:
+            await self._in_flight.acquire()
+            sent = asyncio.Event()
+            versions.create_task(self._one(spec, sent))
+            await sent.wait()
+
+    async def _one(self, spec: VersionSpec, sent: asyncio.Event) -> None:
+        try:
             record = _new_record(spec)
             with structlog.contextvars.bound_contextvars(
                 namespace=spec.namespace, package=spec.package, version=spec.version
             ):
-                await self._guarded(spec, record)
+                await self._guarded(spec, record, sent)
             self._report.add_version(record)
+        finally:
+            sent.set()
+            self._in_flight.release()
 
-    async def _guarded(self, spec: VersionSpec, record: VersionRecord) -> None:
+    async def _guarded(self, spec: VersionSpec, record: VersionRecord, sent: asyncio.Event) -> None:
         """One version; its errors become its outcome (fatal ones end the run)."""
         key = self._key(spec)
         try:
             if self._stopping.is_set():
                 raise Interrupted("stopping")
-            await self._version(spec, record, key)
+            await self._version(spec, record, key, sent)
         except Interrupted:
             record.outcome = VersionOutcome.PENDING
         except (FatalRemoteError, JournalError):
@@ -257,7 +278,9 @@ class Pipeline:
 
     # --- one version ------------------------------------------------------------------------
 
-    async def _version(self, spec: VersionSpec, record: VersionRecord, key: VersionKey) -> None:
+    async def _version(
+        self, spec: VersionSpec, record: VersionRecord, key: VersionKey, sent: asyncio.Event
+    ) -> None:
         # Both ask the journal: at once, they share one of its transactions.
         digests, known = await asyncio.gather(self._hash_all(spec, record), self._journaled(key))
         job = _Job(spec, record, key, digests)
@@ -279,6 +302,8 @@ class Pipeline:
                     group.create_task(self._publish(job, asset, asset_record))
         except BaseExceptionGroup as errors:
             raise _most_severe(errors) from None
+        job.digests.clear()  # the small files' bytes are sent: free them before finalizing
+        sent.set()
         await self._finish(spec, record)
 
     async def _journaled(self, key: VersionKey) -> JournalVersion | None:
