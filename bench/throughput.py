@@ -6,10 +6,10 @@ each side runs REPEATS times, interleaved (baseline, each setting, baseline, ...
 a slow spell of the machine falls on both alike, and the median wall times (spawn to
 exit, interpreter start included, the same for both) are compared. The baseline is
 `bench/baselines/boto3_threadpool.py`; the uploader runs with `--rate 100000` under each
-of SETTINGS (workers, max-uploads). Every run is checked on the server's side: 3,000
+of SETTINGS (workers, max-uploads, processes). Every run is checked on the server's side: 3,000
 distinct assets published. The issue's bar: the uploader >= 1.5x faster than the baseline.
 
-    .venv/bin/python bench/throughput.py [WORKERS:MAX_UPLOADS ...]
+    .venv/bin/python bench/throughput.py [WORKERS:MAX_UPLOADS[:PROCESSES] ...]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from _harness import (
 VERSIONS = 1000
 ASSETS = 3
 REPEATS = 5
-SETTINGS = [(32, 16), (8, 16), (16, 16), (64, 32), (32, 64)]
+SETTINGS = [(32, 16, 2), (16, 16, 2), (32, 16, 1), (8, 16, 1)]
 BASELINE = Path(__file__).parent / "baselines" / "boto3_threadpool.py"
 Side = Callable[[Path, str, Path], Measured]  # (manifest, endpoint, workdir) -> the client's run
 
@@ -49,9 +49,10 @@ def baseline(manifest: Path, endpoint: str, workdir: Path) -> Measured:
     return done
 
 
-def uploader(workers: int, max_uploads: int) -> Side:
+def uploader(workers: int, max_uploads: int, processes: int) -> Side:
     def run(manifest: Path, endpoint: str, workdir: Path) -> Measured:
-        flags = ["--rate", "100000", "--workers", str(workers), "--max-uploads", str(max_uploads)]
+        flags = ["--rate", "100000", "--workers", str(workers), "--max-uploads", str(max_uploads),
+                 "--processes", str(processes)]  # fmt: skip
         done = run_uploader(manifest, endpoint, workdir, flags)
         if done.process.returncode != 0:
             raise RuntimeError(f"uploader exit {done.process.returncode}: {done.report['totals']}")
@@ -84,14 +85,13 @@ def one_run(name: str, side: Side, manifest: Path, i: int) -> float:
     return done.wall_s
 
 
-def main(settings: list[tuple[int, int]]) -> None:
+def main(settings: list[tuple[int, int, int]]) -> None:
     rng = random.Random(0)
     sizes = [rng.randint(KIB, 16 * KIB) for _ in range(VERSIONS * ASSETS)]
     sides: dict[str, Side] = {"boto3 ThreadPoolExecutor(16)": baseline}
-    for workers, max_uploads in settings:
-        sides[f"uploader --workers {workers} --max-uploads {max_uploads}"] = uploader(
-            workers, max_uploads
-        )
+    for workers, max_uploads, processes in settings:
+        name = f"uploader --workers {workers} --max-uploads {max_uploads} --processes {processes}"
+        sides[name] = uploader(workers, max_uploads, processes)
     walls: dict[str, list[float]] = {name: [] for name in sides}
     with tempfile.TemporaryDirectory() as tmp:
         manifest = write_versions(Path(tmp), VERSIONS, ASSETS, sizes)
@@ -115,5 +115,5 @@ def main(settings: list[tuple[int, int]]) -> None:
 
 
 if __name__ == "__main__":
-    given = [tuple(int(n) for n in arg.split(":")) for arg in sys.argv[1:]]
-    main([(w, m) for w, m in given] or SETTINGS)
+    given = [[int(n) for n in arg.split(":")] for arg in sys.argv[1:]]
+    main([(w, m, p[0] if p else 1) for w, m, *p in given] or SETTINGS)

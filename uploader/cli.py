@@ -250,6 +250,11 @@ _RUN = _options([
             help="After SIGINT/SIGTERM, seconds requests in flight may take."),
     _option("--shard", metavar="K/N",
             help="Take the K-th of N shares of the packages (for parallel jobs)."),
+    _option("--processes", type=click.IntRange(min=1), default=1,
+            help="Processes sharing the run, each with its own connections, and 1/N of the "
+                 "rates (for endpoints that allow more than one process can send)."),
+    click.option("--part", metavar="J/M", hidden=True,
+                 help="This process's share of a --processes run (set by the parent)."),
     _option("--log-format", type=click.Choice(["auto", "console", "json"]), default="auto",
             help="Log lines for people or for machines (auto: console on a terminal)."),
     _option("--no-progress", is_flag=True,
@@ -262,6 +267,7 @@ def _run_settings(manifest: str, params: dict[str, Any]) -> RunSettings:
     values = dict(params)
     rate = values.pop("rate")
     shard = values.pop("shard")
+    part = values.pop("part")
     status = values.pop("status")
     values.pop("log_format", None)
     values.pop("no_progress", None)
@@ -271,6 +277,7 @@ def _run_settings(manifest: str, params: dict[str, Any]) -> RunSettings:
         rate_per_s=rate_per_s,
         rate_auto=rate_auto,
         shard=parse_shard(shard) if shard else (1, 1),
+        part=parse_shard(part, env={}) if part else (1, 1),
         status=TargetStatus(status) if status else None,
         resume=not values.pop("no_resume"),
         drain_timeout_s=values.pop("drain_timeout"),
@@ -285,7 +292,6 @@ def _run_settings(manifest: str, params: dict[str, Any]) -> RunSettings:
 @_RUN
 def run(manifest: str, **params: Any) -> None:
     """Upload every package version a MANIFEST lists (`-` reads JSON Lines from stdin)."""
-    from uploader import runner
     from uploader.progress import log_stream, progress_console, progress_enabled
 
     console = None
@@ -297,13 +303,37 @@ def run(manifest: str, **params: Any) -> None:
     except InvalidInputError as error:
         raise click.UsageError(str(error)) from None
     try:
-        report = asyncio.run(runner.run(settings, console=console))
+        if settings.processes > 1:
+            from uploader import parts  # not the runner: the parent only starts the others
+
+            report = asyncio.run(parts.run_parts(settings, params["log_format"]))
+        else:
+            from uploader import runner
+
+            report = asyncio.run(runner.run(settings, console=console))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
     click.echo(report.summary())
     if settings.report is not None:
         click.echo(f"report: {settings.report}")
+    sys.exit(report.exit_code())
+
+
+@main.command(name="run-part", hidden=True)
+@click.argument("part_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("log_format", type=click.Choice(["auto", "console", "json"]))
+def run_part(part_dir: Path, log_format: LogFormat) -> None:
+    """One process's share of `run --processes N` (started by that run; parts.py)."""
+    from uploader import parts, runner
+
+    configure_logging(log_format)
+    try:
+        settings = parts.load_part(part_dir)
+    except (OSError, ValueError, TypeError, InvalidInputError) as error:
+        click.echo(f"error: cannot read {part_dir}: {error}", err=True)
+        sys.exit(ExitCode.CANNOT_START)
+    report = asyncio.run(runner.run(settings, part_dir=part_dir))
     sys.exit(report.exit_code())
 
 

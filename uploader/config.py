@@ -16,11 +16,12 @@ from typing import Final
 
 from uploader import constants as c
 from uploader.errors import InvalidInputError
-from uploader.limits import AdaptivePolicy, Family, RateLimits
+from uploader.limits import DEFAULT_RATES_PER_S, AdaptivePolicy, Family, RateLimits
 from uploader.manifest import TargetStatus
 
 DEFAULT_LOCAL_DIR: Final = Path(".uploader/emulator")
 AUTO_CEILING_PER_S: Final = c.ACCOUNT_WRITE_RATE_PER_S
+MAX_PROCESSES: Final = 64
 AUTO_STEP_PER_S: Final = 1.0  # publishes/s added per second of success under --rate auto
 LOCAL_CREDENTIALS: Final = ("local", "local")  # the embedded emulator accepts any signer
 
@@ -36,6 +37,9 @@ class RunSettings:
         rate_auto: adapt the rates to throttling (AIMD), up to the starting rates.
         local: run against an embedded emulator in `local_dir`.
         shard: (k, n): take the k-th of n shares of the packages.
+        part: (j, m): this process is the j-th of m sharing the run (`--processes`): it
+            takes every m-th version of its shard and 1/m of every rate.
+        processes: how many processes share the run; above 1, this one only starts them.
         journal: the resume journal; None puts it at `.uploader/journal.sqlite` beside the
             manifest (in the current directory for stdin).
         resume: skip what the journal says is done (`--no-resume` turns it off).
@@ -62,18 +66,27 @@ class RunSettings:
     report: Path | None = None
     dry_run: bool = False
     shard: tuple[int, int] = (1, 1)
+    part: tuple[int, int] = (1, 1)
+    processes: int = 1
     allow_outside: bool = False
     journal: Path | None = None
     resume: bool = True
     drain_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("workers", "max_uploads", "hash_threads", "max_attempts"):
+        for name in ("workers", "max_uploads", "hash_threads", "max_attempts", "processes"):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"--{name.replace('_', '-')} must be at least 1")
-        k, n = self.shard
-        if not 1 <= k <= n:
-            raise InvalidInputError(f"--shard {k}/{n}: K must be between 1 and N")
+        for name, (k, n) in (("--shard", self.shard), ("--part", self.part)):
+            if not 1 <= k <= n:
+                raise InvalidInputError(f"{name} {k}/{n}: K must be between 1 and N")
+        if self.processes > MAX_PROCESSES:
+            raise InvalidInputError(f"--processes must be at most {MAX_PROCESSES}")
+        if self.processes > 1 and (self.local or self.manifest == "-"):
+            raise InvalidInputError(
+                "--processes above 1 needs a manifest file and an endpoint: not --local"
+                " or a manifest on stdin"
+            )
         if not self.drain_timeout_s >= 0:
             raise InvalidInputError("--drain-timeout must be 0 or more seconds")
 
@@ -101,10 +114,12 @@ class RunSettings:
         A publish is also an account write, so a publish rate above the write quota
         raises the write rate with it: otherwise `--rate` could never take effect.
         """
-        rates: dict[Family, float] = {}
+        rates: dict[Family, float] = dict(DEFAULT_RATES_PER_S)
         if self.rate_per_s is not None:
             rates[Family.PUBLISH] = self.rate_per_s
             rates[Family.WRITE] = max(c.ACCOUNT_WRITE_RATE_PER_S, self.rate_per_s * 1.25)
+        parts = self.part[1]  # processes sharing the run share its quotas
+        rates = {family: rate / parts for family, rate in rates.items()}
         if not self.rate_auto:
             return RateLimits(rates)
         # `auto` starts at the published quota and probes upwards, slowly, to the account's
@@ -113,7 +128,7 @@ class RunSettings:
         return RateLimits(
             rates,
             adaptive=AdaptivePolicy(increase_fraction_per_s=AUTO_STEP_PER_S / AUTO_CEILING_PER_S),
-            ceilings_per_s={Family.PUBLISH: AUTO_CEILING_PER_S},
+            ceilings_per_s={Family.PUBLISH: AUTO_CEILING_PER_S / parts},
         )
 
 

@@ -145,7 +145,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 def _check_schema(db: sqlite3.Connection, path: Path) -> None:
     row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     if row is None:
-        db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        # OR IGNORE: another process sharing the journal may have written it meanwhile.
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
     elif row[0] != str(SCHEMA_VERSION):
         raise JournalError(
             f"journal {path} has schema {row[0]}, this uploader writes {SCHEMA_VERSION}:"

@@ -111,6 +111,24 @@ def in_shard(
             yield entry
 
 
+def in_part(
+    entries: Iterator[VersionSpec | Problem], part: tuple[int, int]
+) -> Iterator[VersionSpec | Problem]:
+    """The entries of process j of m (`--processes`): every m-th version, round robin, so
+    the processes get equal shares however the packages are sized; the manifest's problems
+    go to the first process only, so each is reported once."""
+    j, m = part
+    index = 0
+    for entry in entries:
+        if isinstance(entry, Problem):
+            if j == 1:
+                yield entry
+            continue
+        if index % m == j - 1:
+            yield entry
+        index += 1
+
+
 def _new_record(spec: VersionSpec) -> VersionRecord:
     return VersionRecord(
         domain=spec.domain,

@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -101,6 +102,17 @@ class Totals:
     retries: int = 0
     problems: int = 0
 
+    def add_json(self, other: dict[str, Any]) -> None:
+        """Add counters as `to_json` wrote them (another process's share of the run)."""
+        self.versions.update(other["versions"])
+        self.assets.update(other["assets"])
+        self.bytes_published += other["bytes_published"]
+        self.bytes_hashed += other["bytes_hashed"]
+        self.publish_requests += other["publish_requests"]
+        self.throttled += other["throttled"]
+        self.retries += other["retries"]
+        self.problems += other["manifest_problems"]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "versions": dict(sorted(self.versions.items())),
@@ -120,19 +132,29 @@ class Report:
     Args:
         path: where `write` puts the report; None keeps only the counters.
         clock: monotonic seconds, for the elapsed time and rates.
+        part_dir: this process runs a share of a `--processes` run: its records are
+            spooled to files in this folder, and `write_part` adds its counters there,
+            for the parent to merge (`add_part`).
     """
 
-    def __init__(self, path: Path | None = None, *, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self, path: Path | None = None, *, clock: Any = time.monotonic, part_dir: Path | None = None
+    ) -> None:
         self.path = path
         self.totals = Totals()
         self._clock = clock
         self.started_s = clock()
         self.interrupted = False
         self.fatal: str | None = None
+        self._part_dir = part_dir
         # Two spools, one per list of the report, so that neither is held in memory.
         self._spools: dict[str, IO[str]] = {}
-        if path is not None:
-            self._spools = {name: _spool() for name in ("versions", "invalid")}
+        if part_dir is not None:
+            self._spools = {n: (part_dir / f"{n}.jsonl").open("w+", encoding="utf-8")
+                            for n in _LISTS}  # fmt: skip
+        elif path is not None:
+            self._spools = {name: _spool() for name in _LISTS}
+        self._parts: list[Path] = []  # other processes' spool folders, merged on write
 
     def __repr__(self) -> str:
         return f"<Report versions={dict(self.totals.versions)} assets={dict(self.totals.assets)}>"
@@ -184,6 +206,27 @@ class Report:
             line += f"; stopped: {self.fatal}"
         return line
 
+    def write_part(self) -> None:
+        """For the parent of a `--processes` run: this share's counters, beside its spools."""
+        assert self._part_dir is not None, "not a share of a --processes run"
+        for spool in self._spools.values():
+            spool.flush()
+        head = {"totals": self.totals.to_json(), "interrupted": self.interrupted,
+                "fatal_error": self.fatal}  # fmt: skip
+        (self._part_dir / PART_TOTALS).write_text(json.dumps(head), encoding="utf-8")
+
+    def add_part(self, part_dir: Path) -> bool:
+        """Merge a share written by `write_part`; False if it wrote none (it died)."""
+        try:
+            head = json.loads((part_dir / PART_TOTALS).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return False
+        self.totals.add_json(head["totals"])
+        self.interrupted = self.interrupted or head["interrupted"]
+        self.fatal = self.fatal or head["fatal_error"]
+        self._parts.append(part_dir)
+        return True
+
     def write(self) -> None:
         """Write the JSON report atomically (temp file + rename), streaming the spools."""
         if self.path is None or not self._spools:
@@ -207,17 +250,31 @@ class Report:
         out.write(json.dumps(head)[:-1])
         for name, spool in self._spools.items():
             out.write(f', "{name}": [')
-            spool.seek(0)
-            for n, line in enumerate(spool):
-                out.write(("\n" if n == 0 else ",\n") + line.rstrip("\n"))
-            spool.seek(0, os.SEEK_END)
+            first = True
+            for lines in self._lists(name, spool):
+                for line in lines:
+                    out.write(("\n" if first else ",\n") + line.rstrip("\n"))
+                    first = False
             out.write("]")
         out.write("}\n")
+
+    def _lists(self, name: str, spool: IO[str]) -> Iterator[Iterable[str]]:
+        """The lines of one list: this process's spool, then each merged share's."""
+        spool.seek(0)
+        yield spool
+        spool.seek(0, os.SEEK_END)
+        for part_dir in self._parts:
+            with (part_dir / f"{name}.jsonl").open(encoding="utf-8") as lines:
+                yield lines
 
     def close(self) -> None:
         for spool in self._spools.values():
             spool.close()
         self._spools = {}
+
+
+_LISTS = ("versions", "invalid")
+PART_TOTALS = "totals.json"
 
 
 def _size(n_bytes: int) -> str:

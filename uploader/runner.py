@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import structlog
 from rich.console import Console
@@ -25,7 +26,7 @@ from uploader.errors import FatalRemoteError, JournalError
 from uploader.hashing import Hasher
 from uploader.journal import Journal
 from uploader.manifest import Problem, VersionSpec, count_entries, read_manifest
-from uploader.pipeline import Options, Pipeline, in_shard
+from uploader.pipeline import Options, Pipeline, in_part, in_shard
 from uploader.progress import ProgressDisplay
 from uploader.remote import Remote
 from uploader.report import Report, Totals
@@ -43,7 +44,7 @@ def manifest_entries(settings: RunSettings) -> Iterator[VersionSpec | Problem]:
         defaults=settings.manifest_defaults(),
         allow_outside=settings.allow_outside,
     )
-    return in_shard(entries, settings.shard)
+    return in_part(in_shard(entries, settings.shard), settings.part)
 
 
 def _options(settings: RunSettings, scope: str) -> Options:
@@ -97,7 +98,11 @@ async def _open_journal(settings: RunSettings, stack: contextlib.AsyncExitStack)
 
 
 async def run(
-    settings: RunSettings, *, sleep: Sleep = asyncio.sleep, console: Console | None = None
+    settings: RunSettings,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    console: Console | None = None,
+    part_dir: Path | None = None,
 ) -> Report:
     """Upload everything the manifest lists; the report says how it went.
 
@@ -105,11 +110,17 @@ async def run(
         settings: what to upload, where, how hard.
         sleep: the retry back-off's sleep (tests observe the waits through it).
         console: where to draw progress (a terminal); None draws nothing.
+        part_dir: this process runs a share of a `--processes` run (parts.py): its
+            report goes to this folder, for the parent to merge.
     """
-    report = Report(settings.report)
+    if settings.processes > 1:
+        raise ValueError("a run of several processes is parts.run_parts's")
+    report = Report(settings.report, part_dir=part_dir)
     try:
         async with contextlib.AsyncExitStack() as stack:
             await _run(settings, report, stack, sleep, console)
+        if part_dir is not None:
+            report.write_part()
         report.write()
     finally:
         report.close()
@@ -155,7 +166,8 @@ async def _run(
 
 def _versions_total(settings: RunSettings) -> int | None:
     """The manifest's entry count for progress, when cheap to know (JSON Lines, no shard)."""
-    return count_entries(settings.manifest) if settings.shard[1] == 1 else None
+    whole = settings.shard[1] == 1 and settings.part[1] == 1
+    return count_entries(settings.manifest) if whole else None
 
 
 async def _until_done_or_stopped(
