@@ -188,7 +188,11 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
     if value is None:
         return
     assert ctx.command.name is not None
-    names = {p.name for p in ctx.command.params if p.name and isinstance(p, click.Option)}
+    names = {
+        p.name
+        for p in ctx.command.params
+        if p.name and isinstance(p, click.Option) and not p.hidden
+    }
     try:
         ctx.default_map = load_config_file(value, ctx.command.name, names)
         ctx.meta["uploader.config"] = value
@@ -471,7 +475,11 @@ def config_show(args: tuple[str, ...]) -> None:
     with run.make_context("run", ["-", *args]) as ctx:
         config_file = ctx.meta.get("uploader.config")
         for param in run.params:
-            if not isinstance(param, click.Option) or param.name in (None, "config"):
+            if (
+                not isinstance(param, click.Option)
+                or param.hidden
+                or param.name in (None, "config")
+            ):
                 continue
             source = ctx.get_parameter_source(param.name)
             where = {
