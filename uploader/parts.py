@@ -76,7 +76,7 @@ async def run_parts(settings: RunSettings, log_format: LogFormat) -> Report:
         with tempfile.TemporaryDirectory(prefix="uploader-") as work_dir:
             try:
                 await _run_children(settings, report, log_format, Path(work_dir))
-            except JournalError as error:
+            except (JournalError, OSError) as error:  # OSError: a process could not start
                 report.fatal = str(error)
                 log.error("cannot go on", error=str(error))
             report.write()  # streams the children's records from work_dir
