@@ -42,6 +42,14 @@ class _Pending:
     spec: VersionSpec
     done: asyncio.Future[None]
 
+    def succeed(self) -> None:
+        if not self.done.done():  # its version may have been cancelled meanwhile
+            self.done.set_result(None)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(error)
+
 
 class Finalizer:
     """Sets ready versions to their target status; `run` is its task, `close` ends it."""
@@ -101,7 +109,7 @@ class Finalizer:
             )
         except UploaderError as error:
             for pending in group:
-                pending.done.set_exception(error)
+                pending.fail(error)
             return
         for pending in group:
             await self._settle(pending, done, failed)
@@ -111,17 +119,17 @@ class Finalizer:
     ) -> None:
         version = pending.spec.version
         if version in done:
-            pending.done.set_result(None)
+            pending.succeed()
             return
         code, message = failed.get(version, ("MISSING", "not in the service's reply"))
         try:
             if code == "MISMATCHED_STATUS" and await self._already_there(pending.spec):
-                pending.done.set_result(None)  # an earlier attempt's reply was lost
+                pending.succeed()  # an earlier attempt's reply was lost
                 return
         except UploaderError as error:
-            pending.done.set_exception(error)
+            pending.fail(error)
             return
-        pending.done.set_exception(RejectedError(f"finalizing failed: {code}: {message}"))
+        pending.fail(RejectedError(f"finalizing failed: {code}: {message}"))
 
     async def _already_there(self, spec: VersionSpec) -> bool:
         api = self._remote.api

@@ -146,16 +146,18 @@ def _stat_regular(path: Path) -> os.stat_result:
 
 
 def _read_sha256(
-    path: Path, chunk_bytes: int, on_bytes: OnBytes | None, stop: threading.Event, keep: bool
+    path: Path, chunk_bytes: int, on_bytes: OnBytes | None, stop: threading.Event, keep_up_to: int
 ) -> tuple[str, int, os.stat_result, bytes | None]:
     """One pass over the file: its hex digest, the bytes read, the stat of the open file,
-    and, with `keep`, the bytes themselves."""
+    and the bytes themselves if the open file has at most `keep_up_to` of them."""
     sha = hashlib.sha256()
     read_bytes = 0
     # Unbuffered, so readinto() fills our buffer straight from the kernel.
     with path.open("rb", buffering=0) as file:
         opened = os.fstat(file.fileno())
         size = opened.st_size
+        # Decided on the open file, not an earlier stat: the path may name another by now.
+        keep = size <= keep_up_to
         # A kept file is read into a buffer of its size; otherwise one chunk is reused.
         view = memoryview(bytearray(size if keep else min(chunk_bytes, size)))
         # Read no further than the size at open: a file appended to faster than we read
@@ -181,14 +183,15 @@ def _hash_stable(
     on_bytes: OnBytes | None,
     stop: threading.Event,
     *,
-    keep: bool = False,
+    keep_up_to: int = -1,
 ) -> FileDigest:
-    """Hash until two stats around a full read agree (runs in a worker thread)."""
+    """Hash until two stats around a full read agree (runs in a worker thread); keep the
+    bytes of a file of at most `keep_up_to` bytes."""
     for _ in range(MAX_HASH_TRIES):
         _stat_regular(path)
         try:
             sha256, read_bytes, opened, content = _read_sha256(
-                path, chunk_bytes, on_bytes, stop, keep
+                path, chunk_bytes, on_bytes, stop, keep_up_to
             )
             after = path.stat()
         except OSError as error:
@@ -225,9 +228,10 @@ def _digest_files(
         if cached is not None and cached.matches(st):
             found.append(_Scanned(_digest_from(st, cached.sha256), cached=True))
         elif st.st_size <= SMALL_BODY_BYTES:
-            keep = st.st_size <= keep_bytes
-            keep_bytes -= st.st_size if keep else 0
-            found.append(_Scanned(_hash_stable(path, chunk_bytes, on_bytes, stop, keep=keep)))
+            keep_up_to = min(keep_bytes, SMALL_BODY_BYTES)
+            digest = _hash_stable(path, chunk_bytes, on_bytes, stop, keep_up_to=keep_up_to)
+            keep_bytes -= len(digest.content or b"")
+            found.append(_Scanned(digest))
         else:
             found.append(_Scanned(None))
     return found

@@ -169,6 +169,8 @@ class Journal:
         self._db: sqlite3.Connection | None = None
         self._waiting: list[_Call] = []  # calls for the next group
         self._writing = False  # a group is on the journal's thread
+        self._idle = asyncio.Event()  # set while no group is being written
+        self._idle.set()
 
     def __repr__(self) -> str:
         return f"<Journal {self.path}>"
@@ -181,13 +183,20 @@ class Journal:
         except sqlite3.Error as error:
             raise JournalError(f"journal {self.path}: {error}") from error
 
-    async def _grouped(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` in the next group's transaction; returns once that is committed."""
+    async def _grouped(self, fn: Callable[..., T], *args: Any, writes: bool = True) -> T:
+        """`fn(*args)` in the next group's transaction; returns once that is committed.
+
+        A group of reads only (`writes=False` for all) does not take the write lock, so
+        `uploader status` reads a journal other runs are writing, or a read-only one.
+        """
+        if self._db is None:
+            raise JournalError(f"journal {self.path}: not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append(_Call(fn, args, future))
+        self._waiting.append(_Call(fn, args, future, writes))
         if not self._writing:
             self._writing = True
+            self._idle.clear()
             loop.call_soon(self._write_group)  # the calls made in this loop turn join in
         try:
             result: T = await future
@@ -197,7 +206,12 @@ class Journal:
 
     def _write_group(self) -> None:
         group, self._waiting = self._waiting, []
-        written = asyncio.get_running_loop().run_in_executor(self._executor, self._commit, group)
+        loop = asyncio.get_running_loop()
+        try:
+            written = loop.run_in_executor(self._executor, self._commit, group)
+        except RuntimeError as error:  # the executor was shut down: the journal is closed
+            written = loop.create_future()
+            written.set_exception(JournalError(f"journal {self.path}: {error}"))
         written.add_done_callback(lambda done: self._settle(group, done))
 
     def _settle(self, group: list[_Call], written: asyncio.Future[list[_Outcome]]) -> None:
@@ -214,12 +228,13 @@ class Journal:
             self._write_group()
         else:
             self._writing = False
+            self._idle.set()
 
     def _commit(self, group: list[_Call]) -> list[_Outcome]:
         """One transaction for the group, a savepoint per call (on the journal's thread)."""
         db = self._conn()
         outcomes = []
-        with _Transaction(db):
+        with _Transaction(db, immediate=any(call.writes for call in group)):
             for call in group:
                 db.execute("SAVEPOINT call")
                 try:
@@ -238,8 +253,10 @@ class Journal:
         self._db = await self._run(_connect, self.path)
 
     async def close(self) -> None:
-        """Close the database (shielded: a cancelled run still leaves it closed cleanly)."""
+        """Close the database once the calls made so far are committed (shielded: a
+        cancelled run still leaves it closed cleanly, its last records written)."""
         if self._db is not None:
+            await asyncio.shield(self._idle.wait())
             db, self._db = self._db, None
             await asyncio.shield(self._run(db.close))
         self._executor.shutdown(wait=True)
@@ -260,7 +277,7 @@ class Journal:
 
     async def get_many(self, paths: Sequence[Path]) -> list[CachedDigest | None]:
         """The SHA-256 and file identity recorded for each path, if any."""
-        return await self._grouped(self._get_hashes, [str(p) for p in paths])
+        return await self._grouped(self._get_hashes, [str(p) for p in paths], writes=False)
 
     def _get_hashes(self, paths: list[str]) -> list[CachedDigest | None]:
         db = self._conn()
@@ -287,7 +304,7 @@ class Journal:
 
     async def lookup(self, key: VersionKey) -> JournalVersion | None:
         """What the journal knows of a version, or None."""
-        return await self._grouped(self._lookup, key)
+        return await self._grouped(self._lookup, key, writes=False)
 
     def _lookup(self, key: VersionKey) -> JournalVersion | None:
         db = self._conn()
@@ -371,7 +388,7 @@ class Journal:
 
     async def summary(self) -> Summary:
         """Counts of versions and assets by state, and the failures with their last error."""
-        return await self._grouped(self._summary)
+        return await self._grouped(self._summary, writes=False)
 
     def _summary(self) -> Summary:
         db = self._conn()
@@ -392,6 +409,7 @@ class _Call:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     future: asyncio.Future[Any]
+    writes: bool
 
 
 @dataclass(frozen=True)
@@ -401,13 +419,14 @@ class _Outcome:
 
 
 class _Transaction:
-    """`with` block: BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+    """`with` block: BEGIN [IMMEDIATE] ... COMMIT, or ROLLBACK on any error."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, *, immediate: bool = True) -> None:
         self._db = db
+        self._begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
     def __enter__(self) -> sqlite3.Connection:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(self._begin)
         return self._db
 
     def __exit__(

@@ -8,9 +8,10 @@ migration at full speed), the run is shared out:
               child j: the whole pipeline over every N-th version (`pipeline.in_part`),
                        1/N of every rate, the shared journal (SQLite takes turns),
                        its report records spooled to its own folder
-           ── passes each signal it gets on to every child, once (they run in sessions
-              of their own, so a terminal's Ctrl-C reaches only the parent); they drain
-              and stop as a single run would
+           ── passes each signal it gets on to every child, once, as soon as the child
+              has its handlers (they run in sessions of their own, so a terminal's Ctrl-C
+              reaches only the parent); they drain and stop as a single run would. A
+              child whose parent dies (its stdin pipe closes) stops as on SIGTERM
            ── merges the children's reports into one
 
 The settings travel as JSON (no pickle) in a private temporary folder.
@@ -25,6 +26,7 @@ import signal
 import sys
 import tempfile
 from asyncio.subprocess import Process
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,6 +42,8 @@ from uploader.report import Report
 log = structlog.get_logger(__name__)
 
 SETTINGS_FILE: Final = "settings.json"
+READY_FILE: Final = "ready"  # a child has its signal handlers
+READY_POLL_S: Final = 0.1
 
 
 def settings_to_json(settings: RunSettings) -> dict[str, Any]:
@@ -92,57 +96,96 @@ async def _run_children(
     if not settings.dry_run:  # created once here, not raced for by the children
         async with Journal(settings.journal_path()):
             pass
-    children: list[tuple[Path, Process]] = []
-    try:
-        for j in range(1, count + 1):
-            part_dir = work_dir / f"part-{j}"
-            part_dir.mkdir()
-            child = dataclasses.replace(
-                settings, part=(j, count), processes=1, report=None,
-                journal=settings.journal_path(),
-            )  # fmt: skip
-            (part_dir / SETTINGS_FILE).write_text(json.dumps(settings_to_json(child)))
-            children.append((part_dir, await _start(part_dir, log_format)))
-        log.info("processes started", processes=count,
-                 pids=[p.pid for _, p in children])  # fmt: skip
-        await _wait(children, report)
-    finally:
-        for _, process in children:  # only if we were cancelled: do not leave them
-            if process.returncode is None:
-                process.kill()
-    for j, (part_dir, process) in enumerate(children, start=1):
-        if not report.add_part(part_dir):
-            report.fatal = report.fatal or (
-                f"process {j} of {count} ended with exit code {process.returncode} without a report"
-            )
-
-
-async def _start(part_dir: Path, log_format: LogFormat) -> Process:
-    # A session of its own: signals reach a child only through the parent, once each.
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "uploader", "run-part", str(part_dir), log_format,
-        stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-
-
-async def _wait(children: list[tuple[Path, Process]], report: Report) -> None:
-    """Until every child has ended, passing SIGINT and SIGTERM on to them."""
+    children: list[_Child] = []
     loop = asyncio.get_running_loop()
 
     def forward(signum: int) -> None:
         report.interrupted = True
-        for _, process in children:
-            if process.returncode is None:
-                process.send_signal(signum)
+        for child in children:
+            child.pending.append(signal.Signals(signum))
+            child.deliver()
 
     signals = (signal.SIGINT, signal.SIGTERM)
-    for signum in signals:
+    for signum in signals:  # before the first child starts: no signal goes unheard
         loop.add_signal_handler(signum, forward, signum)
     try:
-        await asyncio.gather(*(process.wait() for _, process in children))
+        for j in range(1, count + 1):
+            if report.interrupted:  # a signal while starting them: start no more
+                break
+            part_dir = work_dir / f"part-{j}"
+            _write_part_settings(settings, (j, count), part_dir)
+            children.append(_Child(part_dir, await _start(part_dir, log_format)))
+        log.info("processes started", processes=count,
+                 pids=[c.process.pid for c in children])  # fmt: skip
+        ends = {asyncio.ensure_future(c.process.wait()) for c in children}
+        while ends:
+            _, ends = await asyncio.wait(ends, timeout=READY_POLL_S)
+            for c in children:
+                c.deliver()  # signals held for a child not yet listening
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
+        for c in children:
+            c.release()
+    _merge(report, children)
+
+
+def _merge(report: Report, children: list[_Child]) -> None:
+    for j, c in enumerate(children, start=1):
+        if not report.add_part(c.part_dir):
+            report.fatal = report.fatal or (
+                f"process {j} of {len(children)} ended with exit code {c.process.returncode}"
+                " without a report"
+            )
+
+
+@dataclass
+class _Child:
+    """A started child, and the signals it is owed once it listens for them."""
+
+    part_dir: Path
+    process: Process
+    pending: list[signal.Signals] = field(default_factory=list)
+
+    def deliver(self) -> None:
+        # A child still importing would die of a signal (KeyboardInterrupt, or SIGTERM's
+        # default action) without a report: it gets them once it has its handlers.
+        if self.process.returncode is not None or not self.pending:
+            return
+        if (self.part_dir / READY_FILE).exists():
+            for signum in self.pending:
+                self.process.send_signal(signum)
+            self.pending.clear()
+
+    def release(self) -> None:
+        """Kill it if it still runs (we were cancelled: do not leave it); close its stdin."""
+        if self.process.returncode is None:
+            self.process.kill()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+
+
+def _write_part_settings(settings: RunSettings, part: tuple[int, int], part_dir: Path) -> None:
+    part_dir.mkdir()
+    child = dataclasses.replace(
+        settings, part=part, processes=1, report=None, journal=settings.journal_path()
+    )
+    (part_dir / SETTINGS_FILE).write_text(json.dumps(settings_to_json(child)))
+
+
+async def _start(part_dir: Path, log_format: LogFormat) -> Process:
+    # A session of its own: signals reach a child only through the parent. Its stdin is
+    # a pipe the parent never writes: it closes when the parent dies, however it dies,
+    # and the child then stops as on SIGTERM (cli.run_part), not running on unwatched.
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "uploader", "run-part", str(part_dir), log_format,
+        stdin=asyncio.subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+
+
+def mark_ready(part_dir: Path) -> None:
+    """Called by a child once its signal handlers are in place."""
+    (part_dir / READY_FILE).touch()
 
 
 def load_part(part_dir: Path) -> RunSettings:

@@ -213,15 +213,17 @@ class Report:
             spool.flush()
         head = {"totals": self.totals.to_json(), "interrupted": self.interrupted,
                 "fatal_error": self.fatal}  # fmt: skip
-        (self._part_dir / PART_TOTALS).write_text(json.dumps(head), encoding="utf-8")
+        tmp = self._part_dir / (PART_TOTALS + ".tmp")
+        tmp.write_text(json.dumps(head), encoding="utf-8")
+        tmp.replace(self._part_dir / PART_TOTALS)  # whole or not at all
 
     def add_part(self, part_dir: Path) -> bool:
         """Merge a share written by `write_part`; False if it wrote none (it died)."""
         try:
             head = json.loads((part_dir / PART_TOTALS).read_text(encoding="utf-8"))
-        except FileNotFoundError:
+            self.totals.add_json(head["totals"])
+        except (OSError, ValueError, KeyError, TypeError):
             return False
-        self.totals.add_json(head["totals"])
         self.interrupted = self.interrupted or head["interrupted"]
         self.fatal = self.fatal or head["fatal_error"]
         self._parts.append(part_dir)

@@ -103,6 +103,7 @@ async def run(
     sleep: Sleep = asyncio.sleep,
     console: Console | None = None,
     part_dir: Path | None = None,
+    on_listening: Callable[[], None] | None = None,
 ) -> Report:
     """Upload everything the manifest lists; the report says how it went.
 
@@ -112,13 +113,14 @@ async def run(
         console: where to draw progress (a terminal); None draws nothing.
         part_dir: this process runs a share of a `--processes` run (parts.py): its
             report goes to this folder, for the parent to merge.
+        on_listening: called once SIGINT and SIGTERM stop the run gracefully.
     """
     if settings.processes > 1:
         raise ValueError("a run of several processes is parts.run_parts's")
     report = Report(settings.report, part_dir=part_dir)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            await _run(settings, report, stack, sleep, console)
+            await _run(settings, report, stack, sleep, console, on_listening=on_listening)
         if part_dir is not None:
             report.write_part()
         report.write()
@@ -133,6 +135,8 @@ async def _run(
     stack: contextlib.AsyncExitStack,
     sleep: Sleep,
     console: Console | None,
+    *,
+    on_listening: Callable[[], None] | None = None,
 ) -> None:
     try:
         journal = await _open_journal(settings, stack)
@@ -158,7 +162,7 @@ async def _run(
             )
         )
         entries = display.counting(manifest_entries(settings))
-        await _until_done_or_stopped(pipeline, entries, settings, report)
+        await _until_done_or_stopped(pipeline, entries, settings, report, on_listening)
     except (FatalRemoteError, JournalError) as error:
         report.fatal = str(error)
         log.error("cannot go on", error=str(error))
@@ -175,6 +179,7 @@ async def _until_done_or_stopped(
     entries: Iterator[VersionSpec | Problem],
     settings: RunSettings,
     report: Report,
+    on_listening: Callable[[], None] | None = None,
 ) -> None:
     """Run the pipeline; on a signal stop it gracefully, on a second one cancel it."""
     loop = asyncio.get_running_loop()
@@ -195,6 +200,8 @@ async def _until_done_or_stopped(
     signals = (signal.SIGINT, signal.SIGTERM)
     for signum in signals:
         loop.add_signal_handler(signum, on_signal, signum)
+    if on_listening is not None:
+        on_listening()
     try:
         await task
     except asyncio.CancelledError:

@@ -96,6 +96,76 @@ def test_sigterm_to_the_parent_stops_every_process_and_the_rerun_completes(
         emu.stop()
 
 
+def _slow_run(tmp_path: Path, emu: EmulatorThread) -> tuple[subprocess.Popen[bytes], list[int]]:
+    """A --processes 2 run against a slow emulator, once its children are started: the
+    parent and their pids. Logs go to tmp_path/stderr.log (a file: no pipe to break)."""
+    manifest = make_tree(tmp_path / "tree", versions=30, assets=1)
+    args = [sys.executable, "-m", "uploader", "run", str(manifest), "--endpoint-url",
+            emu.endpoint_url, *TARGET, "--rate", "1000", "--processes", "2",
+            "--report", str(tmp_path / "r.json"), "--drain-timeout", "5"]  # fmt: skip
+    env = {**os.environ, "UPLOADER_LOG_FORMAT": "json"}
+    log = tmp_path / "stderr.log"
+    with log.open("wb") as stderr:
+        parent = subprocess.Popen(args, env=env, stderr=stderr, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            event = json.loads(line)
+            if event["event"] == "processes started":
+                return parent, event["pids"]
+        time.sleep(0.01)
+    raise AssertionError(f"the children did not start: {log.read_text()}")
+
+
+def test_an_early_signal_waits_for_the_children_to_listen(tmp_path: Path) -> None:
+    """SIGINT while the children are still starting: no traceback, exit 130, a report."""
+    emu = start_emulator(tmp_path / "emu", faults=FaultPlan.parse(["publish:latency=0.5"]))
+    try:
+        parent, _ = _slow_run(tmp_path, emu)
+        parent.send_signal(signal.SIGINT)  # the children are still importing
+        parent.wait(timeout=60)
+    finally:
+        emu.stop()
+    stderr = (tmp_path / "stderr.log").read_text()
+    assert parent.returncode == ExitCode.INTERRUPTED, stderr
+    assert "Traceback" not in stderr
+    assert "without a report" not in stderr
+    assert json.loads((tmp_path / "r.json").read_text())["interrupted"] is True
+
+
+def test_children_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the parent: its children notice (their stdin closes) and stop."""
+    emu = start_emulator(tmp_path / "emu", faults=FaultPlan.parse(["publish:latency=0.5"]))
+    try:
+        parent, pids = _slow_run(tmp_path, emu)
+        deadline = time.monotonic() + 60
+        while not emu.stats()["requests"].get("PublishPackageVersion"):
+            assert time.monotonic() < deadline, "no publish started"
+            time.sleep(0.05)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 30
+        alive = list(pids)
+        while alive and time.monotonic() < deadline:
+            alive = [pid for pid in alive if _running(pid)]
+            time.sleep(0.1)
+        assert not alive, f"children still running: {alive}"
+        # The child that was publishing stopped gracefully (one still starting up may
+        # simply have ended: it had begun nothing).
+        stopped = (tmp_path / "stderr.log").read_text()
+        assert stopped.count('"signal": "SIGTERM"') >= 1, stopped
+    finally:
+        emu.stop()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has ended; only its parent (gone) would reap it
+
+
 def test_processes_refuse_local_and_stdin(tmp_path: Path) -> None:
     """--processes above 1 with --local or a manifest on stdin: one line, exit 2."""
     for args in (["m.jsonl", "--local"], ["-"]):

@@ -309,6 +309,17 @@ async def test_digest_all_keeps_small_files_bytes_within_budget(tmp_path: Path) 
     assert (hasher.files_hashed, hasher.bytes_hashed) == (4, sum(sizes))
 
 
+def test_bytes_are_kept_only_if_the_open_file_fits(tmp_path: Path) -> None:
+    """Whether bytes are kept is decided on the opened file's size, not an earlier stat."""
+    from uploader.hashing import _hash_stable
+
+    path = tmp_path / "f.bin"
+    data = _write(path, 10)
+    never = threading.Event()
+    assert _hash_stable(path, CHUNK_BYTES, None, never, keep_up_to=10).content == data
+    assert _hash_stable(path, CHUNK_BYTES, None, never, keep_up_to=9).content is None
+
+
 async def test_digest_all_names_the_missing_file(tmp_path: Path) -> None:
     """One missing file among others fails the call, naming that file."""
     good = tmp_path / "good.bin"

@@ -89,8 +89,8 @@ async def test_hash_cache_round_trip(tmp_path: Path) -> None:
         assert await journal.get_many([a, b]) == [CachedDigest("1" * 64, 5, 6, 7), None]
 
 
-async def test_a_cancelled_caller_does_not_break_its_group(tmp_path: Path) -> None:
-    """A caller cancelled while its group is written: the others still get their results."""
+async def test_a_caller_cancelled_while_queued_does_not_break_its_group(tmp_path: Path) -> None:
+    """A caller cancelled while its call is queued: the others still get their results."""
     path = tmp_path / "journal.sqlite"
     async with Journal(path) as journal:
         first = asyncio.ensure_future(journal.start_version(KEY, "Published", {}))
@@ -101,3 +101,17 @@ async def test_a_cancelled_caller_does_not_break_its_group(tmp_path: Path) -> No
         with pytest.raises(asyncio.CancelledError):
             await first
     assert known is not None  # the cancelled call's write still happened, in the group
+
+
+async def test_close_commits_what_is_queued_and_later_calls_fail_cleanly(tmp_path: Path) -> None:
+    """Calls made just before close() are committed; a call after it is a JournalError."""
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    await journal.open()
+    queued = asyncio.ensure_future(journal.start_version(KEY, "Published", {}))
+    await asyncio.sleep(0)  # queued, not yet written
+    await journal.close()
+    await queued
+    assert _committed_rows(path, "SELECT state FROM versions") == [("pending",)]
+    with pytest.raises(JournalError, match="not open"):
+        await journal.lookup(KEY)
