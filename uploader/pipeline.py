@@ -468,7 +468,6 @@ class Pipeline:
             return await self._resolve_conflict(job, asset)
         if remote_sha256 and remote_sha256 != digest.sha256:
             raise RejectedError(f"server stored SHA-256 {remote_sha256}, sent {digest.sha256}")
-        log.debug("asset published", size_bytes=digest.size_bytes)
         return AssetOutcome.PUBLISHED
 
     async def _body(self, job: _Job, asset: AssetSpec) -> bytes | BinaryIO:

@@ -21,7 +21,6 @@ from rich.console import Console
 from uploader import constants as c
 from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
 from uploader.config import LOCAL_CREDENTIALS, RunSettings
-from uploader.emulator import Emulator
 from uploader.errors import FatalRemoteError, JournalError
 from uploader.hashing import Hasher
 from uploader.journal import Journal
@@ -77,6 +76,9 @@ async def open_api(
     )
     scope = ""
     if settings.local:
+        # Imported here: aiohttp's server is not loaded by every run (~60 ms per process).
+        from uploader.emulator import Emulator  # noqa: PLC0415
+
         emulator = await stack.enter_async_context(Emulator(settings.local_dir))
         log.info("local emulator started", endpoint=emulator.endpoint_url)
         scope = f"local:{settings.local_dir.resolve()}"
