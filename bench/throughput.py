@@ -36,7 +36,7 @@ from _harness import (
 VERSIONS = 1000
 ASSETS = 3
 REPEATS = 5
-SETTINGS = [(32, 16, 2), (16, 16, 2), (32, 16, 1), (8, 16, 1)]
+SETTINGS = [(32, 16, 2), (32, 16, 1), (8, 16, 1)]
 BASELINE = Path(__file__).parent / "baselines" / "boto3_threadpool.py"
 Side = Callable[[Path, str, Path], Measured]  # (manifest, endpoint, workdir) -> the client's run
 
