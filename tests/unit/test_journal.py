@@ -115,3 +115,18 @@ async def test_close_commits_what_is_queued_and_later_calls_fail_cleanly(tmp_pat
     assert _committed_rows(path, "SELECT state FROM versions") == [("pending",)]
     with pytest.raises(JournalError, match="not open"):
         await journal.lookup(KEY)
+
+
+async def test_reads_do_not_wait_for_another_writer(tmp_path: Path) -> None:
+    """A group of reads takes no write lock: it goes on while another process writes."""
+    path = tmp_path / "journal.sqlite"
+    async with Journal(path) as journal:
+        await journal.start_version(KEY, "Published", {})
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another run holds the write lock
+        try:
+            known = await asyncio.wait_for(journal.lookup(KEY), timeout=5)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+    assert known is not None
