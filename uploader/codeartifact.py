@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, TypeVar
 
@@ -291,30 +291,37 @@ class CodeArtifact:
         info = described["packageVersion"]
         return RemoteVersion(str(info["status"]), str(info.get("revision", "")), assets)
 
+    async def _pages(
+        self, method: Callable[..., Awaitable[dict[str, Any]]], **kwargs: Any
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Every page of a list call, each request under its own deadline."""
+        token: dict[str, str] = {}
+        while True:
+            page = await self._call(
+                functools.partial(method, **kwargs, maxResults=c.MAX_RESULTS_LIMIT, **token),
+                attempt_timeout_s(),
+            )
+            yield page
+            if not page.get("nextToken"):
+                return
+            token = {"nextToken": page["nextToken"]}
+
     async def list_assets(
         self, target: Target, package: dict[str, str], version: str
     ) -> dict[str, RemoteAsset]:
         """Every asset of a version, following pagination."""
         kwargs = {**target.params(), "format": c.GENERIC_FORMAT, **package}
         found: dict[str, RemoteAsset] = {}
-        token: dict[str, str] = {}
-        while True:
-            page = await self._call(
-                functools.partial(
-                    self._client.list_package_version_assets,
-                    **kwargs, packageVersion=version, maxResults=c.MAX_RESULTS_LIMIT, **token,
-                ),
-                attempt_timeout_s(),
-            )  # fmt: skip
+        pages = self._pages(self._client.list_package_version_assets, **kwargs,
+                            packageVersion=version)  # fmt: skip
+        async for page in pages:
             for item in page.get("assets", []):
                 found[item["name"]] = RemoteAsset(
                     item["name"],
                     int(item.get("size", 0)),
                     item.get("hashes", {}).get("SHA-256", ""),
                 )
-            if not page.get("nextToken"):
-                return found
-            token = {"nextToken": page["nextToken"]}
+        return found
 
     async def list_versions(
         self, target: Target, package: dict[str, str], *, limit: int
@@ -326,26 +333,19 @@ class CodeArtifact:
         """
         kwargs = {**target.params(), "format": c.GENERIC_FORMAT, **package}
         found: dict[str, str] = {}
-        token: dict[str, str] = {}
-        while True:
-            try:
-                page = await self._call(
-                    functools.partial(
-                        self._client.list_package_versions,
-                        **kwargs, maxResults=c.MAX_RESULTS_LIMIT, **token,
-                    ),
-                    attempt_timeout_s(),
-                )  # fmt: skip
-            except RejectedError as error:
-                if error.code == "ResourceNotFoundException":
-                    return {}
-                raise
-            found.update((v["version"], str(v["status"])) for v in page.get("versions", []))
-            if len(found) > limit:
-                return None
-            if not page.get("nextToken"):
-                return found
-            token = {"nextToken": page["nextToken"]}
+        pages = self._pages(self._client.list_package_versions, **kwargs)
+        try:
+            async with contextlib.aclosing(pages):
+                async for page in pages:
+                    versions = page.get("versions", [])
+                    found.update((v["version"], str(v["status"])) for v in versions)
+                    if len(found) > limit:
+                        return None
+        except RejectedError as error:
+            if error.code == "ResourceNotFoundException":
+                return {}
+            raise
+        return found
 
     async def update_status(
         self,

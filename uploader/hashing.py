@@ -184,11 +184,14 @@ def _hash_stable(
     stop: threading.Event,
     *,
     keep_up_to: int = -1,
+    checked: bool = False,
 ) -> FileDigest:
     """Hash until two stats around a full read agree (runs in a worker thread); keep the
-    bytes of a file of at most `keep_up_to` bytes."""
-    for _ in range(MAX_HASH_TRIES):
-        _stat_regular(path)
+    bytes of a file of at most `keep_up_to` bytes. `checked`: the caller has just stat'ed
+    the path as a regular file, so the first try does not again."""
+    for attempt in range(MAX_HASH_TRIES):
+        if attempt or not checked:
+            _stat_regular(path)
         try:
             sha256, read_bytes, opened, content = _read_sha256(
                 path, chunk_bytes, on_bytes, stop, keep_up_to
@@ -229,7 +232,9 @@ def _digest_files(
             found.append(_Scanned(_digest_from(st, cached.sha256), cached=True))
         elif st.st_size <= SMALL_BODY_BYTES:
             keep_up_to = min(keep_bytes, SMALL_BODY_BYTES)
-            digest = _hash_stable(path, chunk_bytes, on_bytes, stop, keep_up_to=keep_up_to)
+            digest = _hash_stable(
+                path, chunk_bytes, on_bytes, stop, keep_up_to=keep_up_to, checked=True
+            )
             keep_bytes -= len(digest.content or b"")
             found.append(_Scanned(digest))
         else:

@@ -482,13 +482,12 @@ async def publish_package_version(request: web.Request, state: EmulatorState) ->
 def _publish_small(
     state: EmulatorState, params: _Publish, body: bytes
 ) -> tuple[VersionRow, Digests]:
-    """A body held in memory: checked, hashed and stored in one go on the store's thread."""
-    state.store.check_publish(params.key, params.version)
+    """A body held in memory: hashed, checked and stored in one go on the store's thread."""
     digests = Digests.of(body)
-    _check_sha256(digests, params)
     row, _ = state.store.publish_asset(
-        params.key, params.version, params.asset, body, digests, unfinished=params.unfinished
-    )
+        params.key, params.version, params.asset, body, digests,
+        unfinished=params.unfinished, verify=lambda: _check_sha256(digests, params),
+    )  # fmt: skip
     return row, digests
 
 

@@ -22,7 +22,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -351,13 +351,15 @@ class Store:
         *,
         unfinished: bool,
         max_assets: int = c.MAX_ASSETS_PER_VERSION,
+        verify: Callable[[], None] | None = None,
     ) -> tuple[VersionRow, AssetRow]:
-        """Add one asset, its bytes already verified, to a version.
+        """Add one asset to a version.
 
         `blob` is a temporary file this call moves or removes, or the bytes themselves (a
         small body, written only if the store does not hold them yet). The blob is in
         place before the transaction commits, so the metadata never names bytes that are
-        not there.
+        not there. `verify` checks the bytes (their SHA-256), after the version is known
+        to accept an asset and before anything is written; None if the caller did.
         """
         placed = False
         with self._tx() as db:
@@ -365,6 +367,8 @@ class Store:
             row = self._version_row(key, version)
             if row is not None and row.status is not VersionStatus.UNFINISHED:
                 raise _version_not_unfinished(key, version, row.status)
+            if verify is not None:
+                verify()
             existing = self._asset_row(key, version, asset)
             if existing is not None:
                 self._check_same_content(existing, digests, asset)
