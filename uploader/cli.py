@@ -330,6 +330,7 @@ def run(manifest: str, **params: Any) -> None:
 @click.argument("log_format", type=click.Choice(["auto", "console", "json"]))
 def run_part(part_dir: Path, log_format: LogFormat) -> None:
     """One process's share of `run --processes N` (started by that run; parts.py)."""
+    import stat
     import threading
 
     from uploader import parts, runner
@@ -338,13 +339,14 @@ def run_part(part_dir: Path, log_format: LogFormat) -> None:
         sys.stdin.buffer.read()  # the parent never writes: this returns when it is gone
         os.kill(os.getpid(), signal.SIGTERM)
 
-    threading.Thread(target=stop_when_orphaned, name="parent-watch", daemon=True).start()
     configure_logging(log_format)
     try:
         settings = parts.load_part(part_dir)
     except (OSError, ValueError, TypeError, InvalidInputError) as error:
         click.echo(f"error: cannot read {part_dir}: {error}", err=True)
         sys.exit(ExitCode.CANNOT_START)
+    if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):  # started by a parent
+        threading.Thread(target=stop_when_orphaned, name="parent-watch", daemon=True).start()
     try:
         report = asyncio.run(
             runner.run(settings, part_dir=part_dir, on_listening=lambda: parts.mark_ready(part_dir))
