@@ -250,7 +250,11 @@ _RUN = _options([
     _option("--journal", type=click.Path(dir_okay=False, path_type=Path),
             help="Resume journal (default: .uploader/journal.sqlite beside the manifest)."),
     _option("--no-resume", is_flag=True,
-            help="Ignore what the journal says is done (it is still written)."),
+            help="Trust nothing the journal remembers: ask the service about every version "
+                 "and hash every file again (the journal is still written)."),
+    _option("--reconcile", is_flag=True,
+            help="Ask the service about every version, even those the journal says are done "
+                 "(unchanged files are not hashed again)."),
     _option("--drain-timeout", type=click.FloatRange(min=0), default=30.0,
             help="After SIGINT/SIGTERM, seconds requests in flight may take."),
     _option("--shard", metavar="K/N",

@@ -102,6 +102,28 @@ class RemoteVersion:
 
 
 @dataclass(frozen=True)
+class AssetListing:
+    """A version's assets as ListPackageVersionAssets gives them, with the revision they
+    belong to (a finalization naming this revision applies only to exactly these assets)."""
+
+    revision: str
+    assets: dict[str, RemoteAsset]
+
+
+@dataclass(frozen=True)
+class PublishReply:
+    """What a PublishPackageVersion reply says was stored ("" where the reply is silent)."""
+
+    asset_name: str
+    sha256: str
+    revision: str
+
+    def confirms(self, asset_name: str, sha256: str) -> bool:
+        """Whether the reply names this asset with this SHA-256: nothing less is a success."""
+        return self.asset_name == asset_name and self.sha256 == sha256
+
+
+@dataclass(frozen=True)
 class ClientSettings:
     """How to reach the service.
 
@@ -200,6 +222,17 @@ def _from_client_error(error: ClientError) -> RemoteError:
     return RejectedError(text, code=code, status=status)
 
 
+def _publish_reply(reply: dict[str, Any]) -> PublishReply:
+    asset = reply.get("asset")
+    if not isinstance(asset, dict):
+        return PublishReply("", "", str(reply.get("versionRevision", "")))
+    hashes = asset.get("hashes")
+    sha256 = hashes.get("SHA-256", "") if isinstance(hashes, dict) else ""
+    return PublishReply(
+        str(asset.get("name", "")), str(sha256), str(reply.get("versionRevision", ""))
+    )
+
+
 def _retry_after_s(response: dict[str, Any]) -> float | None:
     # botocore parses the modelled Retry-After header into `retryAfterSeconds`; it
     # never acts on it itself. Fall back to the raw header for unmodelled replies.
@@ -250,8 +283,8 @@ class CodeArtifact:
         body: bytes | BinaryIO,
         sha256: str,
         size_bytes: int,
-    ) -> str:
-        """Send one asset with `unfinished=true`; returns the SHA-256 the server computed.
+    ) -> PublishReply:
+        """Send one asset with `unfinished=true`; returns what the server says it stored.
 
         `body` is the file's bytes (small files) or the file opened afresh at offset 0 for
         this attempt, which this call closes: botocore rewinds a body to 0 on its own, and
@@ -271,7 +304,7 @@ class CodeArtifact:
         finally:
             if not isinstance(body, bytes):
                 body.close()
-        return str(reply.get("asset", {}).get("hashes", {}).get("SHA-256", ""))
+        return _publish_reply(reply)
 
     async def describe_version(
         self, target: Target, package: dict[str, str], version: str
@@ -287,9 +320,9 @@ class CodeArtifact:
             if error.code == "ResourceNotFoundException":
                 return None
             raise
-        assets = await self.list_assets(target, package, version)
+        listing = await self.list_assets(target, package, version)
         info = described["packageVersion"]
-        return RemoteVersion(str(info["status"]), str(info.get("revision", "")), assets)
+        return RemoteVersion(str(info["status"]), listing.revision, listing.assets)
 
     async def _pages(
         self, method: Callable[..., Awaitable[dict[str, Any]]], **kwargs: Any
@@ -308,20 +341,25 @@ class CodeArtifact:
 
     async def list_assets(
         self, target: Target, package: dict[str, str], version: str
-    ) -> dict[str, RemoteAsset]:
-        """Every asset of a version, following pagination."""
+    ) -> AssetListing:
+        """Every asset of a version, following pagination, and the version's revision.
+
+        Raises RejectedError (code ResourceNotFoundException) when there is no such version.
+        """
         kwargs = {**target.params(), "format": c.GENERIC_FORMAT, **package}
         found: dict[str, RemoteAsset] = {}
+        revision = ""
         pages = self._pages(self._client.list_package_version_assets, **kwargs,
                             packageVersion=version)  # fmt: skip
         async for page in pages:
+            revision = revision or str(page.get("versionRevision", ""))
             for item in page.get("assets", []):
                 found[item["name"]] = RemoteAsset(
                     item["name"],
                     int(item.get("size", 0)),
                     item.get("hashes", {}).get("SHA-256", ""),
                 )
-        return found
+        return AssetListing(revision, found)
 
     async def list_versions(
         self, target: Target, package: dict[str, str], *, limit: int
@@ -351,14 +389,21 @@ class CodeArtifact:
         self,
         target: Target,
         package: dict[str, str],
-        versions: list[str],
+        versions: dict[str, str],
         target_status: str,
     ) -> tuple[set[str], dict[str, tuple[str, str]]]:
-        """Move Unfinished versions to `target_status`: (succeeded, failed as (code, message))."""
+        """Move Unfinished versions to `target_status`: (succeeded, failed as (code, message)).
+
+        `versions` maps each version to the revision it was checked at (or ""): the service
+        refuses a version whose revision has moved on since (MISMATCHED_REVISION), so what
+        is finalized is exactly what was checked.
+        """
+        revisions = {v: r for v, r in versions.items() if r}
+        extra = {"versionRevisions": revisions} if revisions else {}
         reply = await self._call(
             lambda: self._client.update_package_versions_status(
-                **target.params(), format=c.GENERIC_FORMAT, **package, versions=versions,
-                expectedStatus="Unfinished", targetStatus=target_status,
+                **target.params(), format=c.GENERIC_FORMAT, **package, versions=list(versions),
+                expectedStatus="Unfinished", targetStatus=target_status, **extra,
             ),
             attempt_timeout_s(),
         )  # fmt: skip

@@ -42,7 +42,10 @@ class RunSettings:
         processes: how many processes share the run; above 1, this one only starts them.
         journal: the resume journal; None puts it at `.uploader/journal.sqlite` beside the
             manifest (in the current directory for stdin).
-        resume: skip what the journal says is done (`--no-resume` turns it off).
+        resume: skip what the journal says is done (`--no-resume` turns it off, and the
+            hash cache with it).
+        reconcile: ask the service about every version, even those the journal says are
+            done (`--reconcile`); the hash cache still spares unchanged files.
         drain_timeout_s: after a stop signal, how long requests in flight may take.
     """
 
@@ -71,6 +74,7 @@ class RunSettings:
     allow_outside: bool = False
     journal: Path | None = None
     resume: bool = True
+    reconcile: bool = False
     drain_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:

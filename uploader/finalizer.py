@@ -5,7 +5,12 @@ call is an account write; so the finalizer lingers a moment after the first read
 version, gathers the others that are ready, and makes one call per package. Replies list
 `failedVersions` per version: each is settled on its own. A MISMATCHED_STATUS may be our
 own earlier attempt whose reply was lost: the version is looked up, and if it is already
-at the target status that is a success.
+at the target status with exactly the checked assets, that is a success.
+
+Each version is finalized at the revision at which its assets were last checked
+(`versionRevisions`): if anything changed on the service since (an asset added, the
+version deleted and published anew), the service refuses it (MISMATCHED_REVISION) and
+the version fails instead of being Published with something other than was checked.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ def target_of(spec: VersionSpec) -> Target:
 @dataclass
 class _Pending:
     spec: VersionSpec
+    revision: str  # the revision at which its assets were checked ("" if unknown)
+    wanted: dict[str, str]  # asset name -> SHA-256, as checked
     done: asyncio.Future[None]
 
     def succeed(self) -> None:
@@ -61,9 +68,15 @@ class Finalizer:
     def __repr__(self) -> str:
         return f"<Finalizer waiting={self._queue.qsize()}>"
 
-    async def finalize(self, spec: VersionSpec) -> None:
-        """Return once `spec` is at its target status; raise if the service refused."""
-        pending = _Pending(spec, asyncio.get_running_loop().create_future())
+    async def finalize(self, spec: VersionSpec, revision: str, wanted: dict[str, str]) -> None:
+        """Return once `spec` is at its target status; raise if the service refused.
+
+        Args:
+            spec: the version.
+            revision: the revision at which the service was seen to hold `wanted`.
+            wanted: asset name -> SHA-256, exactly what the version must hold.
+        """
+        pending = _Pending(spec, revision, wanted, asyncio.get_running_loop().create_future())
         await self._queue.put(pending)
         await pending.done
 
@@ -90,14 +103,14 @@ class Finalizer:
 
     async def _call(self, group: list[_Pending]) -> None:
         spec = group[0].spec
-        versions = [p.spec.version for p in group]
+        versions = {p.spec.version: p.revision for p in group}
         with structlog.contextvars.bound_contextvars(
-            namespace=spec.namespace, package=spec.package, versions=versions
+            namespace=spec.namespace, package=spec.package, versions=list(versions)
         ):
             await self._call_bound(group, spec, versions)
 
     async def _call_bound(
-        self, group: list[_Pending], spec: VersionSpec, versions: list[str]
+        self, group: list[_Pending], spec: VersionSpec, versions: dict[str, str]
     ) -> None:
         api = self._remote.api
         try:
@@ -123,21 +136,26 @@ class Finalizer:
             return
         code, message = failed.get(version, ("MISSING", "not in the service's reply"))
         try:
-            if code == "MISMATCHED_STATUS" and await self._already_there(pending.spec):
+            if code == "MISMATCHED_STATUS" and await self._already_there(pending):
                 pending.succeed()  # an earlier attempt's reply was lost
                 return
         except UploaderError as error:
             pending.fail(error)
             return
+        if code == "MISMATCHED_REVISION":
+            message = "the version changed on the service after its assets were checked; rerun"
         pending.fail(RejectedError(f"finalizing failed: {code}: {message}"))
 
-    async def _already_there(self, spec: VersionSpec) -> bool:
-        api = self._remote.api
+    async def _already_there(self, pending: _Pending) -> bool:
+        """At the target status, holding exactly the checked assets."""
+        spec, api = pending.spec, self._remote.api
         remote = await self._remote.call(
             Family.LIST,
             lambda: api.describe_version(target_of(spec), package_of(spec), spec.version),
         )
-        return remote is not None and remote.status == spec.status.value
+        if remote is None or remote.status != spec.status.value:
+            return False
+        return {n: a.sha256 for n, a in remote.assets.items()} == pending.wanted
 
 
 def _by_package(batch: list[_Pending]) -> list[list[_Pending]]:

@@ -23,6 +23,7 @@ the next run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ from uploader.errors import (
     Interrupted,
     JournalError,
     RejectedError,
+    RetryableRemoteError,
     UploaderError,
 )
 from uploader.finalizer import Finalizer, package_of, target_of
@@ -51,6 +53,7 @@ from uploader.hashing import (
 from uploader.journal import AssetState, Journal, JournalVersion, VersionKey, VersionState
 from uploader.limits import Family
 from uploader.manifest import AssetSpec, Problem, TargetStatus, VersionSpec, batches
+from uploader.plan import UNFINISHED, Plan, different_content, plan_version
 from uploader.remote import Remote
 from uploader.report import AssetOutcome, AssetRecord, Report, VersionOutcome, VersionRecord
 
@@ -64,7 +67,7 @@ MAX_LISTED_PACKAGES: Final = 1_000  # packages whose version lists are kept (lea
 # Bytes of a version's small files kept in memory from hashing to sending (so at most
 # this times --workers in all): sent without a second read, and exactly as hashed.
 KEEP_BYTES_PER_VERSION: Final = 1024 * 1024
-_DONE_STATUSES: Final = frozenset({"Published", "Unlisted", "Archived"})
+MAX_SEND_ROUNDS: Final = 3  # listings that may still lack sent assets before a version fails
 _JOURNAL_STATE: Final = {
     VersionOutcome.FINALIZED: VersionState.FINALIZED,
     VersionOutcome.UNFINISHED: VersionState.UNFINISHED,
@@ -84,7 +87,9 @@ class Options:
         create_missing: create a missing domain/repository (the `--local` emulator) instead
             of stopping with exit 3.
         scope: names the endpoint in journal keys (`local:DIR`, or the endpoint URL).
-        resume: trust the journal: skip what it says is done.
+        resume: use the journal: skip what it says is done, and its hash cache.
+        reconcile: ask the service about every version, even those the journal says are
+            done (the hash cache is still used).
     """
 
     workers: int = 8
@@ -93,6 +98,7 @@ class Options:
     create_missing: bool = False
     scope: str = ""
     resume: bool = True
+    reconcile: bool = False
 
 
 def shard_of(spec: VersionSpec, shards: int) -> int:
@@ -152,6 +158,16 @@ class _Job:
 
     def pairs(self) -> list[tuple[AssetSpec, AssetRecord]]:
         return list(zip(self.spec.assets, self.record.assets, strict=True))
+
+    def wanted(self) -> dict[str, str]:
+        """Asset name -> the SHA-256 the service must hold."""
+        return {name: digest.sha256 for name, digest in self.digests.items()}
+
+    def drop_contents(self) -> None:
+        """Forget the kept bytes of small files (a later send reads the file again)."""
+        for name, digest in self.digests.items():
+            if digest.content is not None:
+                self.digests[name] = dataclasses.replace(digest, content=None)
 
 
 class Pipeline:
@@ -225,19 +241,30 @@ class Pipeline:
             raise _most_severe(fatal) from None
         finally:
             self._report.totals.bytes_hashed = self._hasher.bytes_hashed
+            while not queue.empty():  # read, never started (the run was cancelled)
+                if (spec := queue.get_nowait()) is not None:
+                    self._report.add_version(_new_record(spec))
 
     async def _read(
         self, entries: Iterator[VersionSpec | Problem], queue: asyncio.Queue[VersionSpec | None]
     ) -> None:
-        """Feed the queue from the manifest, reading it in a thread in small batches."""
-        async for batch in batches(entries, READ_BATCH):
-            if self._stopping.is_set():
-                break
-            for entry in batch:
-                if isinstance(entry, Problem):
-                    self._problem(entry)
-                else:
-                    await queue.put(entry)
+        """Feed the queue from the manifest, reading it in a thread in small batches.
+
+        Once stopping, the rest of the manifest is still read, but only to list each of
+        its versions as `pending` in the report: the report accounts for every version.
+        """
+        try:
+            async for batch in batches(entries, READ_BATCH):
+                for entry in batch:
+                    if isinstance(entry, Problem):
+                        self._problem(entry)
+                    elif self._stopping.is_set():
+                        self._report.add_version(_new_record(entry))
+                    else:
+                        await queue.put(entry)
+        except asyncio.CancelledError:
+            self._report.unread = True
+            raise
         for _ in range(self._options.workers):
             await queue.put(None)
 
@@ -257,14 +284,17 @@ class Pipeline:
             await sent.wait()
 
     async def _one(self, spec: VersionSpec, sent: asyncio.Event) -> None:
+        record = _new_record(spec)
         try:
-            record = _new_record(spec)
             with structlog.contextvars.bound_contextvars(
                 namespace=spec.namespace, package=spec.package, version=spec.version
             ):
                 await self._guarded(spec, record, sent)
-            self._report.add_version(record)
+        except asyncio.CancelledError:
+            _left_pending(record)  # the drain ran out: still in the report, as pending
+            raise
         finally:
+            self._report.add_version(record)
             sent.set()
             self._in_flight.release()
 
@@ -294,7 +324,7 @@ class Pipeline:
         scope = f"{self._options.scope}|{spec.domain}|{owner}|{spec.repository}"
         return VersionKey(scope, spec.namespace, spec.package, spec.version)
 
-    # --- one version ------------------------------------------------------------------------
+    # --- one version ---------------------------------------------------------------------------
 
     async def _version(
         self, spec: VersionSpec, record: VersionRecord, key: VersionKey, sent: asyncio.Event
@@ -310,46 +340,102 @@ class Pipeline:
             record.outcome = VersionOutcome.SKIPPED
             log.info("version skipped", reason="done in an earlier run (journal)")
             return
-        todo = await self._still_to_send(job, known)
-        if record.outcome is VersionOutcome.SKIPPED:
+        await self._ensure_target(target_of(spec))
+        plan = _checked(plan_version(job.wanted(), await self._server_version(job)))
+        self._mark(job, plan)
+        if plan.complete:
+            record.outcome = VersionOutcome.SKIPPED
             log.info("version skipped", reason="already on the server with the same assets")
+            await self._confirm(job, plan.present)
             return
-        try:
-            async with asyncio.TaskGroup() as group:
-                for asset, asset_record in todo:
-                    group.create_task(self._publish(job, asset, asset_record))
-        except BaseExceptionGroup as errors:
-            raise _most_severe(errors) from None
-        job.digests.clear()  # the small files' bytes are sent: free them before finalizing
-        sent.set()
-        await self._finish(spec, record)
+        await self._start(job, plan)
+        revision = await self._send_until_whole(job, plan, sent)
+        await self._finish(job, revision)
 
     async def _journaled(self, key: VersionKey) -> JournalVersion | None:
-        if self._journal is None or not self._options.resume or self._options.dry_run:
+        """What the journal remembers, when it may be trusted to skip a finished version."""
+        if self._journal is None or not self._options.resume or self._options.reconcile:
+            return None
+        if self._options.dry_run:
             return None
         return await self._journal.lookup(key)
 
-    async def _still_to_send(
-        self, job: _Job, known: JournalVersion | None
-    ) -> list[tuple[AssetSpec, AssetRecord]]:
-        """The assets to publish: per the journal if it knows the version, else the server."""
-        await self._ensure_target(target_of(job.spec))
+    async def _server_version(self, job: _Job) -> RemoteVersion | None:
+        """The version as the service holds it (None: it has no such version)."""
+        if not await self._may_exist(job.spec):
+            return None
+        remote = self._remote_()
+        return await remote.call(
+            Family.LIST,
+            lambda: remote.api.describe_version(
+                target_of(job.spec), package_of(job.spec), job.spec.version
+            ),
+        )
+
+    async def _start(self, job: _Job, plan: Plan) -> None:
+        """Record the version as pending, and what the service was seen to hold."""
         if self._journal is not None:
             sizes = {n: (d.sha256, d.size_bytes) for n, d in job.digests.items()}
             await self._journal.start_version(job.key, job.spec.status.value, sizes)
-        if known is not None:
-            return _unconfirmed(job, known)
-        remote = None
-        if await self._may_exist(job.spec):
-            remote = await self._remote_().call(
+        await self._confirm(job, plan.present)
+
+    async def _send_until_whole(self, job: _Job, plan: Plan, sent: asyncio.Event) -> str:
+        """Send what the plan says, until a fresh listing shows the service holds exactly
+        the manifest's assets; returns the revision that listing belongs to.
+
+        A listing that still lacks assets (the version was deleted meanwhile, or a reply
+        claimed more than was stored) sends them again, a few rounds at most.
+        """
+        for _ in range(MAX_SEND_ROUNDS):
+            await self._publish_all(job, plan.send)
+            job.drop_contents()  # the small files' bytes are sent: free them
+            sent.set()
+            listing = await self._listing(job)
+            plan = _checked(plan_version(job.wanted(), listing))
+            if not plan.send:
+                assert listing is not None  # a plan for no version sends every asset
+                return listing.revision
+            log.warning("the service lacks assets that were sent; sending them again",
+                        missing=list(plan.send))  # fmt: skip
+            self._mark(job, plan)
+        raise RejectedError(
+            f"the service still lacks {list(plan.send)} after {MAX_SEND_ROUNDS} rounds of"
+            " sending: not finalized"
+        )
+
+    async def _publish_all(self, job: _Job, names: tuple[str, ...]) -> None:
+        by_name = {asset.name: (asset, record) for asset, record in job.pairs()}
+        try:
+            async with asyncio.TaskGroup() as group:
+                for name in names:
+                    group.create_task(self._publish(job, *by_name[name]))
+        except BaseExceptionGroup as errors:
+            raise _most_severe(errors) from None
+
+    async def _listing(self, job: _Job) -> RemoteVersion | None:
+        """The version's assets now (one ListPackageVersionAssets), as an Unfinished version:
+        it is one, unless another hand finished it, which its finalization then finds."""
+        remote = self._remote_()
+        try:
+            listing = await remote.call(
                 Family.LIST,
-                lambda: self._remote_().api.describe_version(
+                lambda: remote.api.list_assets(
                     target_of(job.spec), package_of(job.spec), job.spec.version
                 ),
             )
-        todo = _reconcile(job, remote)
-        await self._confirm([a for a, r in job.pairs() if r.outcome is AssetOutcome.PRESENT], job)
-        return todo
+        except RejectedError as error:
+            if error.code == "ResourceNotFoundException":
+                return None
+            raise
+        return RemoteVersion(UNFINISHED, listing.revision, listing.assets)
+
+    def _mark(self, job: _Job, plan: Plan) -> None:
+        """Assets the service holds are `already_present`, the rest still pending."""
+        for asset, record in job.pairs():
+            if asset.name in plan.present and record.outcome is not AssetOutcome.PUBLISHED:
+                record.outcome = AssetOutcome.PRESENT
+            elif asset.name in plan.send:
+                record.outcome = AssetOutcome.HASHED
 
     async def _may_exist(self, spec: VersionSpec) -> bool:
         """Whether the service may hold this version already.
@@ -378,12 +464,11 @@ class Pipeline:
         versions = await asyncio.shield(task)
         return versions is None or spec.version in versions
 
-    async def _confirm(self, assets: list[AssetSpec], job: _Job) -> None:
+    async def _confirm(self, job: _Job, names: tuple[str, ...]) -> None:
+        """Record assets the service was seen to hold with the manifest's SHA-256."""
         if self._journal is not None:
-            for asset in assets:
-                await self._journal.asset_published(
-                    job.key, asset.name, job.digests[asset.name].sha256
-                )
+            for name in names:
+                await self._journal.asset_published(job.key, name, job.digests[name].sha256)
 
     async def _hash_all(self, spec: VersionSpec, record: VersionRecord) -> dict[str, FileDigest]:
         keep_bytes = 0 if self._options.dry_run else KEEP_BYTES_PER_VERSION
@@ -402,13 +487,14 @@ class Pipeline:
                 )
         return {a.name: d for a, d in zip(spec.assets, digests, strict=True)}
 
-    async def _finish(self, spec: VersionSpec, record: VersionRecord) -> None:
+    async def _finish(self, job: _Job, revision: str) -> None:
+        spec, record = job.spec, job.record
         if spec.status is TargetStatus.UNFINISHED:
             record.outcome = VersionOutcome.UNFINISHED
             log.info("version left unfinished", assets=len(spec.assets))
             return
         assert self._finalizer is not None
-        await self._finalizer.finalize(spec)
+        await self._finalizer.finalize(spec, revision, job.wanted())
         record.outcome = VersionOutcome.FINALIZED
         log.info("version finalized", status=spec.status.value, assets=len(spec.assets))
 
@@ -440,7 +526,7 @@ class Pipeline:
                 record.outcome = await self._remote_().call(
                     Family.PUBLISH, lambda: self._publish_once(job, asset), self._uploads
                 )
-            except Interrupted:
+            except (Interrupted, asyncio.CancelledError):
                 record.outcome = AssetOutcome.PENDING
                 raise
             except BaseException as error:
@@ -455,20 +541,32 @@ class Pipeline:
             self._report.totals.bytes_published += digest.size_bytes
 
     async def _publish_once(self, job: _Job, asset: AssetSpec) -> AssetOutcome:
+        """One attempt; it counts only when the reply names the asset with our SHA-256."""
         body = await self._body(job, asset)
         digest = job.digests[asset.name]
         self._report.totals.publish_requests += 1
         try:
-            remote_sha256 = await self._remote_().api.publish(
+            reply = await self._remote_().api.publish(
                 target_of(job.spec), package_of(job.spec), job.spec.version,
                 asset_name=asset.name, body=body, sha256=digest.sha256,
                 size_bytes=digest.size_bytes,
             )  # fmt: skip
         except ConflictError:
             return await self._resolve_conflict(job, asset)
-        if remote_sha256 and remote_sha256 != digest.sha256:
-            raise RejectedError(f"server stored SHA-256 {remote_sha256}, sent {digest.sha256}")
-        return AssetOutcome.PUBLISHED
+        if reply.confirms(asset.name, digest.sha256):
+            return AssetOutcome.PUBLISHED
+        if reply.asset_name == asset.name and reply.sha256:
+            raise RejectedError(f"server stored SHA-256 {reply.sha256}, sent {digest.sha256}")
+        # A reply that does not say what was stored: ask the service what it holds.
+        found = await self._asset_on_server(job, asset.name)
+        if found is not None and found.sha256 == digest.sha256:
+            return AssetOutcome.PUBLISHED
+        raise RetryableRemoteError(
+            f"the reply to publishing {asset.name} did not confirm it (it named"
+            f" {reply.asset_name or 'no asset'!r}, SHA-256 {reply.sha256 or 'none'}),"
+            " and the service does not hold it",
+            code="UnconfirmedPublish",
+        )
 
     async def _body(self, job: _Job, asset: AssetSpec) -> bytes | BinaryIO:
         """The body to send: the bytes hashed if they were kept, else the very file that was
@@ -491,22 +589,32 @@ class Pipeline:
 
     async def _resolve_conflict(self, job: _Job, asset: AssetSpec) -> AssetOutcome:
         """A conflict may be our own earlier attempt whose reply was lost: look it up."""
-        remote = self._remote_()
-        await remote.limits.acquire(Family.LIST)
-        found = (
-            await remote.api.list_assets(
-                target_of(job.spec), package_of(job.spec), job.spec.version
-            )
-        ).get(asset.name)
+        found = await self._asset_on_server(job, asset.name)
         sha256 = job.digests[asset.name].sha256
         if found is not None and found.sha256 == sha256:
             log.info("asset already stored by an earlier attempt")
             return AssetOutcome.PRESENT
         if found is None:
             raise ConflictError(
-                f"cannot add {asset.name}: version {job.spec.version} is not Unfinished"
+                f"cannot add {asset.name}: version {job.spec.version} is no longer Unfinished"
+                " on the server: a finished version takes no new assets; publish a new version"
             )
-        raise _different_content(asset.name, found, sha256)
+        raise ConflictError(different_content(asset.name, found, sha256))
+
+    async def _asset_on_server(self, job: _Job, name: str) -> RemoteAsset | None:
+        """The asset as the service holds it now (inside a publish attempt: not retried
+        on its own, the attempt is)."""
+        remote = self._remote_()
+        await remote.limits.acquire(Family.LIST)
+        try:
+            listing = await remote.api.list_assets(
+                target_of(job.spec), package_of(job.spec), job.spec.version
+            )
+        except RejectedError as error:
+            if error.code == "ResourceNotFoundException":
+                return None
+            raise
+        return listing.assets.get(name)
 
 
 def _most_severe(errors: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -526,11 +634,14 @@ def _most_severe(errors: BaseExceptionGroup[BaseException]) -> BaseException:
     return errors  # not ours: a bug, keep every traceback
 
 
-def _different_content(name: str, remote: RemoteAsset, local_sha256: str) -> ConflictError:
-    return ConflictError(
-        f"asset {name} already exists with different content"
-        f" (remote sha256 {remote.sha256}, local {local_sha256})"
-    )
+def _left_pending(record: VersionRecord) -> None:
+    """A version cancelled before its outcome was known: pending, and so is every asset
+    not yet confirmed."""
+    if record.outcome in (VersionOutcome.PENDING, VersionOutcome.HASHED):
+        record.outcome = VersionOutcome.PENDING
+    for asset in record.assets:
+        if asset.outcome is AssetOutcome.HASHED:
+            asset.outcome = AssetOutcome.PENDING
 
 
 def _mark_present(pairs: list[tuple[AssetSpec, AssetRecord]]) -> None:
@@ -546,50 +657,8 @@ def _done_in_journal(known: JournalVersion, job: _Job) -> bool:
     )
 
 
-def _unconfirmed(job: _Job, known: JournalVersion) -> list[tuple[AssetSpec, AssetRecord]]:
-    """Assets the journal has no confirmation of, with these exact bytes."""
-    todo = []
-    for asset, record in job.pairs():
-        sha256, state = known.assets.get(asset.name, ("", AssetState.PENDING))
-        if state is AssetState.PUBLISHED and sha256 == job.digests[asset.name].sha256:
-            record.outcome = AssetOutcome.PRESENT
-        else:
-            todo.append((asset, record))
-    return todo
-
-
-def _reconcile(job: _Job, remote: RemoteVersion | None) -> list[tuple[AssetSpec, AssetRecord]]:
-    """Which assets still need sending, given what the server holds.
-
-    Marks assets already there as `already_present`, and the version `skipped` when it is
-    complete on the server. Raises ConflictError when the server holds something else.
-    """
-    pairs = job.pairs()
-    if remote is None:
-        return pairs
-    for asset, _ in pairs:
-        found = remote.assets.get(asset.name)
-        local = job.digests[asset.name].sha256
-        if found is not None and found.sha256 != local:
-            raise _different_content(asset.name, found, local)
-    extra = sorted(set(remote.assets) - {a.name for a in job.spec.assets})
-    if extra:
-        raise ConflictError(f"the server's version has assets the manifest lacks: {extra}")
-    if remote.status in _DONE_STATUSES:
-        missing = [a.name for a, _ in pairs if a.name not in remote.assets]
-        if missing:
-            raise ConflictError(
-                f"version is already {remote.status} on the server without assets {missing}"
-            )
-        _mark_present(pairs)
-        job.record.outcome = VersionOutcome.SKIPPED
-        return []
-    if remote.status != "Unfinished":
-        raise ConflictError(f"version is {remote.status} on the server")
-    todo = []
-    for asset, record in pairs:
-        if asset.name in remote.assets:
-            record.outcome = AssetOutcome.PRESENT
-        else:
-            todo.append((asset, record))
-    return todo
+def _checked(plan: Plan) -> Plan:
+    """The plan, unless it is a conflict: then the version fails with its message."""
+    if plan.conflict is not None:
+        raise ConflictError(plan.conflict)
+    return plan

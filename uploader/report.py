@@ -146,6 +146,7 @@ class Report:
         self.started_s = clock()
         self.interrupted = False
         self.fatal: str | None = None
+        self.unread = False  # the run ended before the manifest was read to its end
         self._part_dir = part_dir
         # Two spools, one per list of the report, so that neither is held in memory.
         self._spools: dict[str, IO[str]] = {}
@@ -204,6 +205,8 @@ class Report:
         )
         if self.fatal:
             line += f"; stopped: {self.fatal}"
+        if self.unread:
+            line += "; the rest of the manifest was not read"
         return line
 
     def write_part(self) -> None:
@@ -247,6 +250,7 @@ class Report:
             "elapsed_s": round(self.elapsed_s, 3),
             "interrupted": self.interrupted,
             "fatal_error": self.fatal,
+            "manifest_read_to_end": not self.unread,
             "totals": self.totals.to_json(),
         }
         out.write(json.dumps(head)[:-1])

@@ -54,6 +54,7 @@ def _options(settings: RunSettings, scope: str) -> Options:
         create_missing=settings.local,
         scope=scope,
         resume=settings.resume,
+        reconcile=settings.reconcile,
     )
 
 

@@ -209,7 +209,12 @@ class EmulatorThread:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(STOP_TIMEOUT_S)
 
     def stats(self) -> dict[str, Any]:
-        return self.call(lambda _store: self.emulator.stats())  # type: ignore[no-any-return]
+        """The counters, read on the emulator's loop: the handlers count there."""
+
+        async def read() -> dict[str, Any]:
+            return self.emulator.stats()
+
+        return asyncio.run_coroutine_threadsafe(read(), self._loop).result(STOP_TIMEOUT_S)
 
     def __enter__(self) -> Self:
         self.start()

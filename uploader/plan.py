@@ -1,0 +1,90 @@
+"""What a version still needs, decided from what the service holds: a value, no I/O.
+
+The service is the truth, the journal a hint. Before anything is sent, and again before a
+version is finalized, the service's view of the version (its status and its assets with
+their SHA-256s) is compared with the manifest's. The comparison is this module's one
+function, `plan_version`, so that every path (first run, resume, `--reconcile`, a retry
+after a lost reply) decides the same way:
+
+    no such version            -> send every asset
+    Unfinished                 -> send the missing assets; the rest are present
+    Published/Unlisted/Archived, exactly the manifest's assets  -> complete: nothing to do
+    anything else              -> a conflict: the version fails with the plan's message
+      (an asset with other bytes, an asset the manifest lacks, a finished version
+       missing assets, a Disposed or Deleted version)
+
+A version is finalized only after a plan made from a fresh listing says there is
+nothing left to send: that is how no version is ever Published with fewer assets, or
+other bytes, than its manifest entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from uploader.codeartifact import RemoteAsset, RemoteVersion
+
+UNFINISHED: Final = "Unfinished"
+FINISHED_STATUSES: Final = frozenset({"Published", "Unlisted", "Archived"})
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do with one version.
+
+    Args:
+        send: asset names to publish.
+        present: asset names the service holds with the manifest's SHA-256.
+        complete: the version is finished on the service with exactly these assets.
+        conflict: why the version cannot be made to match the manifest, or None.
+    """
+
+    send: tuple[str, ...] = ()
+    present: tuple[str, ...] = ()
+    complete: bool = False
+    conflict: str | None = field(default=None)
+
+
+def plan_version(wanted: Mapping[str, str], remote: RemoteVersion | None) -> Plan:
+    """The plan for a version whose manifest assets are `wanted` (name -> SHA-256), given
+    what the service holds (None: no such version)."""
+    if remote is None:
+        return Plan(send=tuple(wanted))
+    conflict = _conflict(wanted, remote)
+    if conflict is not None:
+        return Plan(conflict=conflict)
+    present = tuple(name for name in wanted if name in remote.assets)
+    missing = tuple(name for name in wanted if name not in remote.assets)
+    if remote.status in FINISHED_STATUSES:
+        if missing:
+            return Plan(
+                present=present,
+                conflict=f"version is already {remote.status} on the server without"
+                f" assets {list(missing)}: a finished version takes no new assets;"
+                " publish a new version",
+            )
+        return Plan(present=present, complete=True)
+    return Plan(send=missing, present=present)
+
+
+def _conflict(wanted: Mapping[str, str], remote: RemoteVersion) -> str | None:
+    if remote.status != UNFINISHED and remote.status not in FINISHED_STATUSES:
+        return f"version is {remote.status} on the server"
+    for name, sha256 in wanted.items():
+        found = remote.assets.get(name)
+        if found is not None and found.sha256 != sha256:
+            return different_content(name, found, sha256)
+    extra = sorted(set(remote.assets) - set(wanted))
+    if extra:
+        return f"the server's version has assets the manifest lacks: {extra}"
+    return None
+
+
+def different_content(name: str, remote: RemoteAsset, local_sha256: str) -> str:
+    """The message for an asset the service holds with other bytes."""
+    return (
+        f"asset {name} already exists with different content"
+        f" (remote sha256 {remote.sha256}, local {local_sha256})"
+    )
