@@ -258,15 +258,29 @@ class Pipeline:
                 for entry in batch:
                     if isinstance(entry, Problem):
                         self._problem(entry)
-                    elif self._stopping.is_set():
+                    elif self._stopping.is_set() or not await self._offer(queue, entry):
                         self._report.add_version(_new_record(entry))
-                    else:
-                        await queue.put(entry)
         except asyncio.CancelledError:
             self._report.unread = True
             raise
         for _ in range(self._options.workers):
             await queue.put(None)
+
+    async def _offer(self, queue: asyncio.Queue[VersionSpec | None], spec: VersionSpec) -> bool:
+        """Queue a version; False if a stop came first (the reader never waits past one)."""
+        try:
+            queue.put_nowait(spec)
+            return True
+        except asyncio.QueueFull:
+            pass
+        put = asyncio.ensure_future(queue.put(spec))
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait((put, stop), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            put.cancel()  # a put already done stays done: the version is in the queue
+        return put.done() and not put.cancelled()
 
     def _problem(self, problem: Problem) -> None:
         log.error(str(problem), event_kind="manifest_problem")

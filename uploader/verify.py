@@ -23,6 +23,11 @@ from uploader.manifest import Problem, TargetStatus, VersionSpec, batches
 from uploader.remote import Remote
 
 READ_BATCH: Final = 64
+REPAIR_HINT: Final = (
+    "to repair: `uploader run MANIFEST --reconcile` with the same settings sends what is"
+    " missing (a finished version with other or missing assets cannot be mended: publish a"
+    " new version)"
+)
 
 
 class Difference(StrEnum):
@@ -63,11 +68,14 @@ class Tally:
 
     def summary(self) -> str:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.by_kind.items())) or "none"
-        return (
+        line = (
             f"verified {self.versions} version(s): {self.matching} match, "
             f"{self.versions - self.matching} differ ({kinds}); "
             f"manifest problems: {self.problems}"
         )
+        if self.matching < self.versions:
+            line += f"; {REPAIR_HINT}"
+        return line
 
 
 def compare(

@@ -594,6 +594,25 @@ class Store:
                  digests.md5, *key.row(), version, asset),
             )  # fmt: skip
 
+    def delete_asset(self, key: PackageKey, version: str, asset: str) -> None:
+        """Remove one asset of a version behind the service's back (for integrity tests).
+
+        No CodeArtifact operation does this; storage losing an asset, or another tool's
+        bug, would. The version's revision changes, as on any modification.
+        """
+        with self._tx() as db:
+            where = (
+                "domain = ? AND repository = ? AND format = ? AND namespace = ?"
+                " AND package = ? AND version = ?"
+            )
+            db.execute(
+                f"DELETE FROM assets WHERE {where} AND name = ?", (*key.row(), version, asset)
+            )
+            db.execute(
+                f"UPDATE versions SET revision = ? WHERE {where}",
+                (_new_revision(), *key.row(), version),
+            )
+
 
 # Which status changes UpdatePackageVersionsStatus allows. AWS documents that Unfinished
 # cannot be a target and that Disposed/Deleted versions cannot be restored; the rest
