@@ -26,6 +26,9 @@ deep nesting and huge numbers all become Problems. Decisions the format leaves o
 * An entry's `assets` replace those of the defaults; they are never concatenated.
 * Asset paths are relative to the folder of the manifest as named (a symlinked manifest
   keeps its link's folder); the escape rule applies to the resolved target.
+* An empty manifest is valid and holds no versions, in every format: an empty or blank
+  file, a YAML file of comments only, or `versions: []` (an empty nightly scan piped to
+  `run -` must not page anyone).
 * YAML merge keys (`<<`) are refused: `defaults` does the same job without the risk of
   exponential expansion.
 """
@@ -177,7 +180,11 @@ def read_manifest(
         yield from problems
         return
     if str(source) == "-":
-        yield from _read_lines(_text_lines(stdin or sys.stdin), inherited, ctx)
+        stream: TextIO | None = stdin or sys.stdin
+        if stream is None:  # started with stdin closed (`<&-`): Python sets sys.stdin to None
+            yield Problem(ctx.place(0, ""), "cannot read the manifest: standard input is closed")
+            return
+        yield from _read_lines(_text_lines(stream), inherited, ctx)
         return
     path = Path(source)
     readers = {_Format.YAML: _read_yaml, _Format.JSON: _read_json, _Format.JSONL: _read_jsonl}
@@ -392,10 +399,7 @@ def _read_text(path: Path, ctx: _Context) -> Generator[Problem, None, str | None
         line = data.count(b"\n", 0, error.start) + 1
         yield Problem(ctx.place(line, ""), f"not valid UTF-8 (byte {error.start + 1})")
         return None
-    if not text.strip():
-        yield Problem(ctx.place(1, ""), "the manifest is empty")
-        return None
-    return text
+    return text if text.strip() else None  # empty: 0 versions, as an empty JSON Lines file
 
 
 def _reason(error: OSError) -> str:
