@@ -994,8 +994,13 @@ names_text = st.text(
     max_size=12,
 ).filter(lambda s: check_package_part(s) is None)
 asset_names = st.text(
-    st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn")), min_size=1, max_size=12
-)
+    st.characters(
+        categories=("Ll", "Lm", "Lo", "Lt", "Lu", "Nl", "Nd"),
+        include_characters="~!@^&()-_+[]{};,. ",
+    ),
+    min_size=1,
+    max_size=12,
+).filter(lambda s: check_asset_name(s) is None)
 POOL = ["a.bin", "b.bin", "c.bin"]
 LOWER, DIGITS = "abcdefghijklmnopqrstuvwxyz", "0123456789"
 # Built from parts rather than st.from_regex, which is slow to draw from; test_names.py
