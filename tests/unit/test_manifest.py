@@ -1174,3 +1174,53 @@ def test_validate_with_stdin_closed_is_one_line_and_exit_2(tmp_path: Path) -> No
     assert result.returncode == 2, result.stderr
     assert "<stdin>: cannot read the manifest: standard input is closed" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_duplicate_version_names_both_places(here: Path) -> None:
+    """The second entry of one version is a problem naming its place and the first's."""
+    (here / "a.bin").write_bytes(b"a")
+    write(
+        here,
+        "m.yaml",
+        """\
+        defaults: {domain: d-1, repository: r1, namespace: acme}
+        versions:
+          - {package: app, version: "1.0", assets: [{path: a.bin}]}
+          - {package: app, version: "1.1", assets: [{path: a.bin}]}
+          - {package: app, version: "1.0", assets: [{path: a.bin}], repository: r2}
+          - {package: app, version: "1.0", assets: [{path: a.bin}]}
+        """,
+    )
+    items = list(read_manifest("m.yaml"))
+    assert [str(item) for item in items if isinstance(item, Problem)] == [
+        "m.yaml:6: versions[3]: duplicate of m.yaml:3 (acme/app@1.0)"
+    ]
+    assert len([item for item in items if isinstance(item, VersionSpec)]) == 3
+
+
+def test_duplicates_are_found_after_the_set_spills_to_disk() -> None:
+    """Past its memory bound the set moves to SQLite and still finds every repeat."""
+    from uploader.manifest import _SeenVersions
+
+    seen = _SeenVersions(memory_entries=2)
+    try:
+        assert [seen.add(bytes([i]) * 16, i + 1) for i in range(5)] == [None] * 5
+        assert [seen.add(bytes([i]) * 16, 99) for i in (0, 4)] == [1, 5]
+    finally:
+        seen.close()
+
+
+def test_validate_reports_a_duplicate_version_in_jsonl_and_exits_2(here: Path) -> None:
+    """`uploader validate` on JSON Lines that repeat a version: exit 2, both lines named."""
+    from click.testing import CliRunner
+
+    from uploader.cli import main
+
+    (here / "a.bin").write_bytes(b"a")
+    entry = {"domain": "d-1", "repository": "r1", "namespace": "acme", "package": "app",
+             "version": "1.0", "assets": [{"path": "a.bin"}]}  # fmt: skip
+    line = json.dumps(entry)
+    (here / "m.jsonl").write_text(f"{line}\n\n{line}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", "m.jsonl"])
+    assert result.exit_code == 2, result.output
+    assert "m.jsonl:3: duplicate of m.jsonl:1 (acme/app@1.0)" in result.output
