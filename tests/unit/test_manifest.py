@@ -823,7 +823,8 @@ def test_bom_is_accepted(here: Path) -> None:
 def test_junk_jsonl_lines_are_problems(here: Path, raw: bytes, expected: str) -> None:
     """Bad UTF-8, NUL bytes, deep nesting and huge numbers are problems of their line only."""
     good = json.dumps(entry()).encode()
-    (here / "m.jsonl").write_bytes(good + b"\n" + raw + b"\n" + good + b"\n")
+    other = json.dumps(entry(version="1.1")).encode()  # one version twice is a problem too
+    (here / "m.jsonl").write_bytes(good + b"\n" + raw + b"\n" + other + b"\n")
     got = list(read_manifest("m.jsonl"))
     assert len(specs(got)) == 2
     assert any(m.startswith(expected) for m in messages(got)), messages(got)
@@ -833,8 +834,9 @@ def test_junk_jsonl_lines_are_problems(here: Path, raw: bytes, expected: str) ->
 def test_overlong_jsonl_line_is_skipped_without_loading_it(here: Path) -> None:
     """A line over the cap is one problem; the lines after it are read normally."""
     good = json.dumps(entry()).encode()
+    other = json.dumps(entry(version="1.1")).encode()
     (here / "m.jsonl").write_bytes(
-        good + b"\n" + b"x" * (MAX_LINE_BYTES + 10) + b"\n" + good + b"\n"
+        good + b"\n" + b"x" * (MAX_LINE_BYTES + 10) + b"\n" + other + b"\n"
     )
     got = list(read_manifest("m.jsonl"))
     assert messages(got) == [f"m.jsonl:2: line is longer than {MAX_LINE_BYTES} bytes"]
@@ -1053,6 +1055,12 @@ def version_entries(draw: st.DrawFn) -> dict[str, Any]:
     return fields
 
 
+def _version_key(fields: dict[str, Any]) -> tuple[object, ...]:
+    """What names a version on the service: entries of one manifest must differ in it."""
+    keys = ("domain", "domain_owner", "repository", "namespace", "package", "version")
+    return tuple(fields.get(key) for key in keys)
+
+
 def expected_spec(
     fields: dict[str, Any], folder: Path, path: Path, line: int, index: int
 ) -> VersionSpec:
@@ -1079,7 +1087,10 @@ def expected_spec(
 
 
 @FAST
-@given(entries=st.lists(version_entries(), max_size=5), blank_every=st.integers(1, 3))
+@given(
+    entries=st.lists(version_entries(), max_size=5, unique_by=_version_key),
+    blank_every=st.integers(1, 3),
+)
 def test_valid_entries_round_trip_through_jsonl(
     scratch: Path, entries: list[dict[str, Any]], blank_every: int
 ) -> None:
@@ -1100,7 +1111,7 @@ def test_valid_entries_round_trip_through_jsonl(
 
 
 @FAST
-@given(entries=st.lists(version_entries(), min_size=1, max_size=3))
+@given(entries=st.lists(version_entries(), min_size=1, max_size=3, unique_by=_version_key))
 def test_valid_entries_read_the_same_from_yaml_json_and_jsonl(
     scratch: Path, entries: list[dict[str, Any]]
 ) -> None:
