@@ -264,6 +264,7 @@ class _SeenVersions:
     """
 
     MEMORY_ENTRIES: Final = 100_000
+    CACHE_KIB: Final = 16 * 1024  # SQLite page cache: the hot part of the B-tree stays in memory
 
     def __init__(self, memory_entries: int = MEMORY_ENTRIES) -> None:
         self._memory: dict[bytes, int] = {}
@@ -286,6 +287,7 @@ class _SeenVersions:
         db = sqlite3.connect("", isolation_level=None)
         db.execute("PRAGMA journal_mode=OFF")
         db.execute("PRAGMA synchronous=OFF")
+        db.execute(f"PRAGMA cache_size=-{self.CACHE_KIB}")
         db.execute("CREATE TABLE seen (digest BLOB PRIMARY KEY, line INTEGER) WITHOUT ROWID")
         db.execute("BEGIN")  # one transaction for the whole read: never committed to disk
         db.executemany("INSERT INTO seen VALUES (?, ?)", self._memory.items())
