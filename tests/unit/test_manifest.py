@@ -1235,3 +1235,22 @@ def test_validate_reports_a_duplicate_version_in_jsonl_and_exits_2(here: Path) -
     result = CliRunner().invoke(main, ["validate", "m.jsonl"])
     assert result.exit_code == 2, result.output
     assert "m.jsonl:3: duplicate of m.jsonl:1 (acme/app@1.0)" in result.output
+
+
+def test_run_reports_a_duplicate_version_and_publishes_the_first(tmp_path: Path) -> None:
+    """`uploader run --local` on a repeated version: the repeat is a manifest problem, exit 1."""
+    import subprocess
+    import sys
+
+    (tmp_path / "a.bin").write_bytes(b"a")
+    line = json.dumps({"namespace": "acme", "package": "app", "version": "1.0",
+                       "assets": [{"path": "a.bin"}]})  # fmt: skip
+    (tmp_path / "m.jsonl").write_text(f"{line}\n{line}\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "uploader", "run", "m.jsonl", "--local", "--local-dir", "emu",
+         "--domain", "demo", "--repository", "repo", "--no-progress", "--log-format", "json"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "m.jsonl:2: duplicate of m.jsonl:1 (acme/app@1.0)" in result.stderr + result.stdout
+    assert "1 finalized" in result.stderr + result.stdout
