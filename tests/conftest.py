@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from uploader.emulator import EmulatorThread
+
+# Hypothesis profiles. "ci" (the default, for `make test` and any plain pytest run) is
+# derandomized and keeps no example database, so a run is the same on every machine and a
+# red suite is a real failure; "fuzz" (`make fuzz`, HYPOTHESIS_PROFILE=fuzz) draws at
+# random and many more examples, for hunting by hand.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "fuzz",
+    derandomize=False,
+    max_examples=10_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ACCESS_KEY = "AKIDEXAMPLEUPLOADER"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

@@ -26,6 +26,9 @@ deep nesting and huge numbers all become Problems. Decisions the format leaves o
 * An entry's `assets` replace those of the defaults; they are never concatenated.
 * Asset paths are relative to the folder of the manifest as named (a symlinked manifest
   keeps its link's folder); the escape rule applies to the resolved target.
+* An empty manifest is valid and holds no versions, in every format: an empty or blank
+  file, a YAML file of comments only, or `versions: []` (an empty nightly scan piped to
+  `run -` must not page anyone).
 * YAML merge keys (`<<`) are refused: `defaults` does the same job without the risk of
   exponential expansion.
 """
@@ -36,10 +39,12 @@ import asyncio
 import bisect
 import difflib
 import enum
+import hashlib
 import itertools
 import json
 import os
 import re
+import sqlite3
 import stat
 import sys
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
@@ -176,8 +181,18 @@ def read_manifest(
     if problems:
         yield from problems
         return
+    yield from _without_duplicates(_read_source(source, stdin, inherited, ctx))
+
+
+def _read_source(
+    source: str | Path, stdin: TextIO | None, inherited: Mapping[str, object], ctx: _Context
+) -> Iterator[VersionSpec | Problem]:
     if str(source) == "-":
-        yield from _read_lines(_text_lines(stdin or sys.stdin), inherited, ctx)
+        stream: TextIO | None = stdin or sys.stdin
+        if stream is None:  # started with stdin closed (`<&-`): Python sets sys.stdin to None
+            yield Problem(ctx.place(0, ""), "cannot read the manifest: standard input is closed")
+            return
+        yield from _read_lines(_text_lines(stream), inherited, ctx)
         return
     path = Path(source)
     readers = {_Format.YAML: _read_yaml, _Format.JSON: _read_json, _Format.JSONL: _read_jsonl}
@@ -200,6 +215,98 @@ def count_entries(source: str | Path) -> int | None:
             return _count_nonblank_lines(stream)
     except OSError:
         return None
+
+
+# --- Duplicate versions ---------------------------------------------------------------
+
+
+def _without_duplicates(
+    entries: Iterator[VersionSpec | Problem],
+) -> Iterator[VersionSpec | Problem]:
+    """The entries, with a version seen before replaced by a Problem naming both places.
+
+    Runs before any sharding, so every shard sees the same duplicates.
+    """
+    seen = _SeenVersions()
+    try:
+        for entry in entries:
+            if isinstance(entry, Problem):
+                yield entry
+                continue
+            first = seen.add(_identity(entry), entry.place.line)
+            if first is None:
+                yield entry
+            else:
+                yield _duplicate(entry, first)
+    finally:
+        seen.close()
+
+
+def _identity(spec: VersionSpec) -> bytes:
+    """A 16-byte digest of what names a version on the service, after defaults."""
+    parts = (spec.domain, spec.domain_owner or "", spec.repository, spec.namespace)
+    key = "\0".join((*parts, spec.package, spec.version)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(key, digest_size=16).digest()
+
+
+def _duplicate(spec: VersionSpec, first_line: int) -> Problem:
+    first = Place(spec.place.file, first_line, "")
+    name = f"{spec.namespace}/{spec.package}@{spec.version}"
+    return Problem(spec.place, f"duplicate of {first} ({name})")
+
+
+class _SeenVersions:
+    """A set of version digests with the line each was first seen on, in bounded memory.
+
+    Up to `MEMORY_ENTRIES` digests sit in a dict (~100 bytes each: ~10 MB); past that they
+    move to a private temporary SQLite database (`connect("")`: on disk, deleted on close),
+    so a manifest of millions of lines holds a few MB of page cache, not a set per line.
+    """
+
+    MEMORY_ENTRIES: Final = 100_000
+    CACHE_KIB: Final = 16 * 1024  # SQLite page cache: the hot part of the B-tree stays in memory
+
+    def __init__(self, memory_entries: int = MEMORY_ENTRIES) -> None:
+        self._memory: dict[bytes, int] = {}
+        self._limit = memory_entries
+        self._db: sqlite3.Connection | None = None
+
+    def add(self, digest: bytes, line: int) -> int | None:
+        """Record a digest; return the line it was first seen on if it was seen before."""
+        first = self._memory.get(digest)
+        if first is not None:
+            return first
+        if self._db is None:
+            if len(self._memory) < self._limit:
+                self._memory[digest] = line
+                return None
+            self._db = self._spill()
+        return self._add_on_disk(self._db, digest, line)
+
+    def _spill(self) -> sqlite3.Connection:
+        db = sqlite3.connect("", isolation_level=None)
+        db.execute("PRAGMA journal_mode=OFF")
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute(f"PRAGMA cache_size=-{self.CACHE_KIB}")
+        db.execute("CREATE TABLE seen (digest BLOB PRIMARY KEY, line INTEGER) WITHOUT ROWID")
+        db.execute("BEGIN")  # one transaction for the whole read: never committed to disk
+        db.executemany("INSERT INTO seen VALUES (?, ?)", self._memory.items())
+        self._memory = {}
+        return db
+
+    @staticmethod
+    def _add_on_disk(db: sqlite3.Connection, digest: bytes, line: int) -> int | None:
+        cursor = db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (digest, line))
+        if cursor.rowcount:
+            return None
+        row = db.execute("SELECT line FROM seen WHERE digest = ?", (digest,)).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        """Drop the temporary database, if there is one."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
 
 # --- Formats and line sources ----------------------------------------------------------
@@ -392,10 +499,7 @@ def _read_text(path: Path, ctx: _Context) -> Generator[Problem, None, str | None
         line = data.count(b"\n", 0, error.start) + 1
         yield Problem(ctx.place(line, ""), f"not valid UTF-8 (byte {error.start + 1})")
         return None
-    if not text.strip():
-        yield Problem(ctx.place(1, ""), "the manifest is empty")
-        return None
-    return text
+    return text if text.strip() else None  # empty: 0 versions, as an empty JSON Lines file
 
 
 def _reason(error: OSError) -> str:

@@ -85,8 +85,23 @@ def check_sha256(value: object) -> str | None:
     return _check(value, _SHA256_RE, 64, 64, "a SHA-256 (64 lower-case hex digits)")
 
 
+# Asset names of generic packages, from AWS's CodeArtifact user guide ("Generic packages
+# overview", generic package constraints; the seed API doc says the same): Unicode letters and
+# digits (categories Ll, Lm, Lo, Lt, Lu, Nl, Nd), the characters ~!@^&()-_+[]{};,. and the space,
+# which is the only white space allowed, never first or last, never two in a row; `.` and `..`
+# are not names. botocore's AssetName pattern (\P{C}+) is looser; the service applies this.
+_ASSET_NAME_CATEGORIES: Final = frozenset({"Ll", "Lm", "Lo", "Lt", "Lu", "Nl", "Nd"})
+ASSET_NAME_SPECIALS: Final = "~!@^&()-_+[]{};,."
+ASSET_NAME_RULE: Final = f"letters, digits, single spaces inside and {ASSET_NAME_SPECIALS} only"
+
+
+def asset_name_char_ok(char: str) -> bool:
+    """Whether a character may appear in a generic package's asset name (spaces aside)."""
+    return char in ASSET_NAME_SPECIALS or unicodedata.category(char) in _ASSET_NAME_CATEGORIES
+
+
 def check_asset_name(value: object) -> str | None:
-    """An asset name: 1..255 characters, none of Unicode category C (control, format, ...)."""
+    """An asset name of a generic package: 1..255 characters of the documented set."""
     if not isinstance(value, str):
         return f"must be a string, not {_type_name(value)}"
     if not c.ASSET_NAME_MIN_LEN <= len(value) <= c.ASSET_NAME_MAX_LEN:
@@ -94,9 +109,26 @@ def check_asset_name(value: object) -> str | None:
             f"must be {c.ASSET_NAME_MIN_LEN} to {c.ASSET_NAME_MAX_LEN} characters long"
             f" (got {len(value)})"
         )
+    if value in (".", ".."):
+        return f"{value!r} is not a name"
+    return _bad_asset_char(value) or _bad_spaces(value)
+
+
+def _bad_asset_char(value: str) -> str | None:
     for char in value:
+        if char == " " or asset_name_char_ok(char):
+            continue
         if unicodedata.category(char).startswith("C"):
             return f"contains the control or invisible character U+{ord(char):04X}"
+        return f"contains {char!r}; asset names take {ASSET_NAME_RULE}"
+    return None
+
+
+def _bad_spaces(value: str) -> str | None:
+    if value.startswith(" ") or value.endswith(" "):
+        return "must not start or end with a space"
+    if "  " in value:
+        return "must not hold two spaces in a row"
     return None
 
 

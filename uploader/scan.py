@@ -14,7 +14,10 @@ Decisions the task leaves open:
   without `{namespace}`, the caller gives one namespace for all.
 * Asset names: the file's base name; when two files of one version share a base name
   (in different subfolders), each of them is named by its path below the version's
-  folder (`linux/app`, `mac/app`), which the service allows (`AssetName` is `\\P{C}+`).
+  folder with each `/` as `_` (`linux_app`, `mac_app`): generic packages' asset names take
+  no `/` (see `uploader.names.check_asset_name`). A name outside the documented set
+  (`bad:name?.txt`), or one that two files would get, is not changed: the file is reported
+  with "version not written", and renaming it is the user's call.
 * All or nothing per version: a version is written only if every selected file under
   its folder became an asset. A file that cannot be one (a bad name, more than
   `MAX_ASSETS_PER_VERSION` files, an unreadable subfolder, a symbolic link to a folder)
@@ -28,8 +31,10 @@ Decisions the task leaves open:
   pattern without `/` matches a name at any depth, and a pattern matching a folder
   matches everything in it. A file is taken if it is not excluded and, when there are
   includes, included. Names starting with `.` are skipped unless `hidden`.
-* Symbolic links to files are taken (the manifest reader resolves them, and refuses one
-  that leads outside the manifest's folder); links to folders are never followed.
+* Symbolic links to files inside DIR are taken (the manifest reader resolves them); one
+  that leads outside DIR is reported with "version not written", as a FIFO is, since
+  `uploader run` would refuse it (`path escapes the base directory`) and so the whole
+  version. Links to folders are never followed.
 * Order: folders are visited in string order of the value their segment gives, so with
   the placeholders in the order namespace, package, version (the default, and any sane
   layout) versions come sorted by (namespace, package, version), as strings: `1.10`
@@ -603,21 +608,29 @@ class _Walker:
             return self._file_problem(rel, kind.value)
         if not _is_utf8(entry.name):
             return self._file_problem(rel, "the name is not valid UTF-8")
+        if entry.is_symlink() and self._outside(entry.path):
+            return self._file_problem(rel, "a symbolic link to a file outside the scanned folder")
         tally.add(_Found(rel[len(top.rel) :], rel))
         return None
+
+    def _outside(self, path: str) -> bool:
+        """Whether a link leads out of the scanned folder (`run` would refuse the version)."""
+        return not os.path.realpath(path).startswith(self._root_prefix)
 
     def _file_problem(self, rel: str, reason: str) -> ScanProblem:
         return ScanProblem(rel, f"{reason}; {_NOT_WRITTEN}")
 
     def _assets(self, found: list[_Found]) -> tuple[tuple[ScannedAsset, ...], list[ScanProblem]]:
-        """Name each file: its base name, or its path below the version if that name repeats."""
+        """Name each file: its base name, or its path below the version (`/` as `_`) if repeated."""
         bases = Counter(file.below.rpartition("/")[2] for file in found)
+        names = [_asset_name(file.below, bases) for file in found]
+        taken = Counter(names)
         assets: list[ScannedAsset] = []
         problems: list[ScanProblem] = []
-        for file in found:
-            base = file.below.rpartition("/")[2]
-            name = base if bases[base] == 1 else file.below
+        for file, name in zip(found, names, strict=True):
             reason = check_asset_name(name)
+            if reason is None and taken[name] > 1:
+                reason = f"{name!r} is the name of another file of this version too"
             if reason is not None:
                 problems.append(self._file_problem(file.rel, f"asset name {reason}"))
             assets.append(ScannedAsset(self._manifest_path(file.rel), name))
@@ -628,6 +641,11 @@ class _Walker:
         if absolute.startswith(self._out_prefix):
             return absolute[len(self._out_prefix) :]
         return absolute
+
+
+def _asset_name(below: str, bases: Counter[str]) -> str:
+    base = below.rpartition("/")[2]
+    return base if bases[base] == 1 else below.replace("/", "_")
 
 
 def _order(segment: Segment, name: str) -> tuple[int, str, str]:

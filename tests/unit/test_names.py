@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -118,14 +120,45 @@ def test_package_part_length_bounds() -> None:
     assert check_package_part("") is not None
 
 
+def _documented_asset_name(text: str) -> bool:
+    """The user guide's rule for generic asset names, written out independently."""
+    allowed = set("~!@^&()-_+[]{};,. ")
+    letters = {"Ll", "Lm", "Lo", "Lt", "Lu", "Nl", "Nd"}
+    chars_ok = all(ch in allowed or unicodedata.category(ch) in letters for ch in text)
+    spaces_ok = not (text.startswith(" ") or text.endswith(" ") or "  " in text)
+    return 1 <= len(text) <= 255 and text not in (".", "..") and chars_ok and spaces_ok
+
+
+@FAST
+@given(st.text(st.sampled_from("aZé9_.-~!@^&()+[]{};, :?/#*$%'=\t\n\u200bЖ٣"), max_size=12))
+def test_asset_name_is_the_documented_generic_rule(text: str) -> None:
+    """Valid iff it is the user guide's rule: letters, digits, the specials, lone spaces."""
+    assert (check_asset_name(text) is None) == _documented_asset_name(text)
+
+
 @FAST
 @given(st.text(max_size=40))
-def test_asset_name_refuses_exactly_unicode_category_c(text: str) -> None:
-    """An asset name is valid iff it is 1..255 long with no character of category C (\\P{C}+)."""
-    expected = 1 <= len(text) <= 255 and not any(
-        unicodedata.category(ch).startswith("C") for ch in text
-    )
-    assert (check_asset_name(text) is None) == expected
+def test_asset_name_check_agrees_with_the_rule_on_any_text(text: str) -> None:
+    """On arbitrary Unicode too, the check and the written-out rule agree."""
+    assert (check_asset_name(text) is None) == _documented_asset_name(text)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("bad:name?.txt", "contains ':'; asset names take letters, digits, single spaces"),
+        ("  spaced  name .txt", "must not start or end with a space"),
+        ("a  b", "must not hold two spaces in a row"),
+        ("linux/tool.bin", "contains '/'"),
+        ("..", "'..' is not a name"),
+        ("x\x07", "contains the control or invisible character U+0007"),
+    ],
+)
+def test_asset_names_the_service_refuses_say_why(name: str, reason: str) -> None:
+    """Each refused name gets a reason naming what is wrong."""
+    got = check_asset_name(name)
+    assert got is not None
+    assert got.startswith(reason)
 
 
 @FAST
@@ -145,3 +178,55 @@ def test_account_id_is_twelve_ascii_digits(text: str) -> None:
     """An account id is valid iff it is exactly twelve ASCII digits."""
     expected = len(text) == 12 and all(ch in "0123456789" for ch in text)
     assert (check_account_id(text) is None) == expected
+
+
+@pytest.mark.parametrize("asset", ["bad:name?.txt", "  spaced  name .txt"])
+def test_the_emulator_refuses_what_the_service_refuses(emulator: Any, asset: str) -> None:
+    """Publishing an asset named outside the documented set is a 400 ValidationException."""
+    import io
+
+    import boto3
+    from botocore.client import Config
+    from botocore.exceptions import ClientError
+
+    from tests.conftest import DOMAIN, REGION, REPOSITORY
+
+    config = Config(retries={"total_max_attempts": 1})
+    client = boto3.client(
+        "codeartifact", endpoint_url=emulator.endpoint_url, region_name=REGION, config=config
+    )
+    with pytest.raises(ClientError) as excinfo:
+        client.publish_package_version(
+            domain=DOMAIN, repository=REPOSITORY, format="generic", namespace="acme",
+            package="app", packageVersion="1.0", assetName=asset,
+            assetContent=io.BytesIO(b"x"), assetSHA256=hashlib.sha256(b"x").hexdigest(),
+            unfinished=True,
+        )  # fmt: skip
+    error = excinfo.value.response
+    assert error["Error"]["Code"] == "ValidationException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "asset" in error["Error"]["Message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("bad:name?.txt", "contains ':'"),
+        ("  spaced  name .txt", "must not start or end with a space"),
+    ],
+)
+def test_validate_names_the_field_of_a_bad_asset_name(
+    tmp_path: Path, name: str, reason: str
+) -> None:
+    """`uploader validate`: exit 2 and a line naming the asset's `name` field and the reason."""
+    from click.testing import CliRunner
+
+    from uploader.cli import main
+
+    (tmp_path / "a.bin").write_bytes(b"a")
+    entry = {"domain": "d-1", "repository": "r1", "namespace": "n", "package": "p",
+             "version": "1", "assets": [{"path": "a.bin", "name": name}]}  # fmt: skip
+    (tmp_path / "m.jsonl").write_text(json.dumps(entry) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(tmp_path / "m.jsonl")])
+    assert result.exit_code == 2, result.output
+    assert f"m.jsonl:1: assets[0].name: {reason}" in result.output

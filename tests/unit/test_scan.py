@@ -245,7 +245,7 @@ def test_nested_subfolders_are_assets_of_their_version(tmp_path: Path) -> None:
 
 
 def test_repeated_base_names_are_named_by_their_path(tmp_path: Path) -> None:
-    """Files sharing a base name in a version are named by their path below it; others are not."""
+    """Files sharing a base name are named by their path below the version, `/` as `_`."""
     root = tree(
         tmp_path,
         "acme/app/1.0/app",
@@ -255,7 +255,7 @@ def test_repeated_base_names_are_named_by_their_path(tmp_path: Path) -> None:
         "acme/app/1.1/linux/app",
     )
     by_version = {v.version: [a.name for a in v.assets] for v in versions(run(root))}
-    assert by_version == {"1.0": ["app", "linux/app", "README", "mac/arm/app"], "1.1": ["app"]}
+    assert by_version == {"1.0": ["app", "linux_app", "README", "mac_arm_app"], "1.1": ["app"]}
 
 
 def test_empty_version_folders_are_left_out_silently(tmp_path: Path) -> None:
@@ -436,6 +436,45 @@ def test_links_to_files_are_taken_and_links_to_folders_are_not(tmp_path: Path) -
     ]
 
 
+def test_a_path_name_that_collides_keeps_its_version_out(tmp_path: Path) -> None:
+    """`linux/app` would be `linux_app`, the name of another file: reported, version not written."""
+    tree(tmp_path, "acme/app/1.0/app", "acme/app/1.0/linux/app", "acme/app/1.0/linux_app")
+    items = run(tmp_path)
+    assert keys(items) == []
+    assert problems(items) == [
+        f"acme/app/1.0/{rel}: asset name 'linux_app' is the name of another file of this"
+        " version too; version not written"
+        for rel in ("linux/app", "linux_app")
+    ]
+
+
+def test_names_outside_the_documented_set_keep_their_version_out(tmp_path: Path) -> None:
+    """`bad:name?.txt` is reported, not renamed; `a b.txt` (one inner space) is taken."""
+    tree(tmp_path, "acme/app/1.0/bad:name?.txt", "acme/app/2.0/a b.txt")
+    items = run(tmp_path)
+    assert keys(items) == [("acme", "app", "2.0")]
+    assert problems(items) == [
+        "acme/app/1.0/bad:name?.txt: asset name contains ':'; asset names take letters, digits,"
+        " single spaces inside and ~!@^&()-_+[]{};,. only; version not written"
+    ]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symbolic links")
+def test_a_link_leading_outside_the_folder_is_reported_and_left_out(tmp_path: Path) -> None:
+    """A symlink to a file outside DIR keeps its version out with one line; one inside is taken."""
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"o")
+    root = tree(tmp_path / "export", "acme/app/1.0/a", "acme/app/2.0/a", "store/in")
+    (root / "acme/app/1.0/escape").symlink_to(outside)
+    (root / "acme/app/2.0/inside").symlink_to(root / "store/in")
+    items = run(root, exclude=["store"])
+    assert keys(items) == [("acme", "app", "2.0")]
+    assert problems(items) == [
+        "acme/app/1.0/escape: a symbolic link to a file outside the scanned folder;"
+        " version not written"
+    ]
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="file names are bytes on Linux only")
 def test_names_that_are_not_utf8_are_reported(tmp_path: Path) -> None:
     """Undecodable file and folder names are problems, shown on one line."""
@@ -597,8 +636,8 @@ def test_round_trip_through_read_manifest(tmp_path: Path) -> None:
             }
             if index % 5 == 0:  # two files named alike: named by their paths below the version
                 files = {
-                    "linux/app": "linux/app",
-                    "mac/app": "mac/app",
+                    "linux/app": "linux_app",
+                    "mac/app": "mac_app",
                     "docs/read me.md": "read me.md",
                 }
             folder = root / namespace / package / version
