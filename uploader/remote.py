@@ -18,6 +18,7 @@ from typing import TypeVar
 import structlog
 from tenacity import RetryCallState
 
+from uploader import constants as c
 from uploader.codeartifact import CodeArtifact
 from uploader.errors import Interrupted, ThrottledError
 from uploader.limits import Family, RateLimits
@@ -36,7 +37,8 @@ class Remote:
         limits: the shared rate limits.
         totals: where retries and throttles are counted.
         max_attempts: attempts per request, the first included.
-        sleep: the back-off's sleep (tests record the waits).
+        max_retry_after_s: the longest wait a server's Retry-After can impose.
+        sleep: the back-off's sleep (tests record the waits); a stop ends it early.
     """
 
     def __init__(
@@ -46,12 +48,14 @@ class Remote:
         totals: Totals,
         *,
         max_attempts: int = 8,
+        max_retry_after_s: float = c.MAX_RETRY_AFTER_S,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.api = api
         self.limits = limits
         self._totals = totals
         self._max_attempts = max_attempts
+        self._max_retry_after_s = max_retry_after_s
         self._sleep = sleep
         self.stopping = asyncio.Event()
 
@@ -81,6 +85,7 @@ class Remote:
         """
         async for attempt in retrying(
             max_attempts=self._max_attempts,
+            max_retry_after_s=self._max_retry_after_s,
             sleep=self._interruptible_sleep,
             on_retry=lambda state: self._on_retry(family, state),
         ):
