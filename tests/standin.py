@@ -174,9 +174,10 @@ class Hold:
         self.reached.set()
         with _client_gone():
             await asyncio.wait_for(standin.released.wait(), HOLD_TIMEOUT_S)
-        if self.then is not None:
-            return await self.then(request, forward, standin)
-        return await forward(request, head + await request.read())
+            if self.then is not None:
+                return await self.then(request, forward, standin)
+            return await forward(request, head + await request.read())
+        return web.Response(status=400, text="the client hung up")  # never read
 
 
 def _client_gone() -> contextlib.suppress:
