@@ -144,17 +144,22 @@ class NextToken:
 
     repeat: str | None = None
     _fresh: itertools.count[int] = field(default_factory=itertools.count)
+    _page: dict[str, object] | None = None
 
     async def __call__(
         self, request: web.Request, forward: Forward, standin: StandIn
     ) -> web.StreamResponse:
-        """The upstream's page with the token replaced."""
-        upstream = await forward(request, await request.read())
-        assert isinstance(upstream, web.Response)
-        assert upstream.body is not None
-        page = json.loads(bytes(upstream.body))  # type: ignore[arg-type]
-        page["nextToken"] = self.repeat or f"token-{next(self._fresh)}"
-        return web.json_response(page, status=upstream.status)
+        """The upstream's first page (replayed: the upstream knows no made-up token), with
+        the token replaced."""
+        body = await request.read()
+        if self._page is None:
+            upstream = await forward(request, body)
+            assert isinstance(upstream, web.Response)
+            if upstream.status != 200 or upstream.body is None:
+                return upstream
+            self._page = json.loads(bytes(upstream.body))  # type: ignore[arg-type]
+        page = {**self._page, "nextToken": self.repeat or f"token-{next(self._fresh)}"}
+        return web.json_response(page)
 
 
 @dataclass

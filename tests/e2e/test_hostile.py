@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 from structlog.testing import capture_logs
 
@@ -112,7 +113,7 @@ async def test_sigterm_does_not_wait_out_a_long_backoff(standin: StandIn, tmp_pa
     standin.set("PublishPackageVersion", Throttle(retry_after="1000000000"))
 
     async def terminate_once_throttled() -> None:
-        while standin.count("PublishPackageVersion") == 0:
+        while standin.count("PublishPackageVersion") == 0:  # noqa: ASYNC110  # another thread's
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.1)  # now in the back-off
         os.kill(os.getpid(), signal.SIGTERM)
@@ -135,6 +136,7 @@ async def test_sigterm_does_not_wait_out_a_long_backoff(standin: StandIn, tmp_pa
 async def test_a_repeated_next_token_fails_the_version(standin: StandIn, tmp_path: Path) -> None:
     """A listing whose nextToken comes back is stopped at once; that version fails, clearly."""
     manifest = make_tree(tmp_path / "tree", versions=1, assets=1)
+    _publish_other_version(standin, "pkg0")
     standin.set("ListPackageVersions", NextToken(repeat="again"))
     report_path = tmp_path / "r.json"
     report = await asyncio.wait_for(
@@ -147,8 +149,19 @@ async def test_a_repeated_next_token_fails_the_version(standin: StandIn, tmp_pat
     assert "the listing repeated a nextToken after 2 pages" in error
 
 
+def _publish_other_version(standin: StandIn, package: str) -> None:
+    """An Unfinished version 0.9 of `package`, so that its versions can be listed."""
+    client = boto3.client("codeartifact", endpoint_url=standin.endpoint_url, region_name=REGION)
+    client.publish_package_version(
+        domain=DOMAIN, repository=REPOSITORY, format="generic", namespace="acme",
+        package=package, packageVersion="0.9", assetName="x", assetContent=b"x",
+        assetSHA256=hashlib.sha256(b"x").hexdigest(), unfinished=True,
+    )  # fmt: skip
+
+
 async def test_a_listing_without_end_stops_at_the_page_cap(standin: StandIn) -> None:
     """A new nextToken on every page ends with RejectedError after max_pages requests."""
+    _publish_other_version(standin, "app")
     standin.set("ListPackageVersions", NextToken())
     client_settings = ClientSettings(region=REGION, endpoint_url=standin.endpoint_url)
     async with open_client(client_settings) as client:
