@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from tenacity import RetryCallState
@@ -27,6 +27,24 @@ from uploader.retry import log_retry, retrying
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
+
+
+def shared_task(awaitable: Awaitable[T]) -> asyncio.Future[T]:
+    """A task several callers await through `asyncio.shield`, its outcome always retrieved.
+
+    When every awaiter of a shield is cancelled (the drain timeout), asyncio drops the
+    shield's callback on the inner task; an error that task raises later (`Interrupted`)
+    would be reported as "Task exception was never retrieved" on stderr. The callback
+    here retrieves it: each awaiter still gets it through its shield.
+    """
+    task = asyncio.ensure_future(awaitable)
+    task.add_done_callback(_retrieve)
+    return task
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class Remote:
