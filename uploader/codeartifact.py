@@ -5,6 +5,26 @@ tenacity (retry.py) retries, so attempts are never multiplied. The connection po
 sized for the upload concurrency, because requests waiting for a pooled connection wait
 inside aiohttp, outside every botocore timeout; each attempt also runs under an
 `asyncio.timeout` that covers that wait.
+
+A hostile endpoint gets no more than a faithful one (issue 15):
+- no redirect is ever followed, for any call: aiohttp follows them by default (botocore's
+  urllib3 pool does not), which would send the session token and the file's bytes to
+  whatever host the `Location` names. A 3xx is a `FatalRemoteError` naming the status
+  and that host: CodeArtifact never redirects, so an endpoint that does is not one we
+  can use, for this version or any other.
+- a reply body is read up to `MAX_REPLY_BYTES` and no further: the attempt then fails
+  as retryable (a garbled reply, not an answer: the same request may succeed later),
+  and memory stays bounded whatever the server sends.
+- a listing ends at a repeated `nextToken` and after `MAX_LIST_PAGES` pages
+  (`RejectedError`: that version fails, the run goes on).
+- a file that ends early while it is sent (truncated during its upload) fails the
+  attempt at once (`file changed during upload`), instead of leaving the server waiting
+  for bytes that never come; the next attempt finds the file changed and hashes it again.
+
+Both HTTP guards live in `_GuardedResponse`, aiohttp's `response_class` of the session
+aiobotocore builds (`GuardedHTTPSession`, given as `AioConfig(http_session_cls=...)`).
+Errors raised there reach us wrapped by aiobotocore (`HTTPClientError(error=...)`) and
+aiohttp (`__cause__`); `translate` unwraps them.
 """
 
 from __future__ import annotations
@@ -12,13 +32,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Final, TypeVar
+from typing import Any, BinaryIO, Final, Self, TypeVar
 
 import aioboto3
 import aiohttp
-from botocore.config import Config
+import structlog
+from aiobotocore.config import AioConfig
+from aiobotocore.httpsession import AIOHTTPSession
+from aiohttp import hdrs
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -32,6 +56,7 @@ from botocore.exceptions import (
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
+from yarl import URL
 
 from uploader import constants as c
 from uploader.errors import (
@@ -42,8 +67,10 @@ from uploader.errors import (
     RetryableRemoteError,
     ThrottledError,
 )
+from uploader.hashing import ShortReadError
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 CONNECT_TIMEOUT_S: Final = 10.0
 READ_TIMEOUT_S: Final = 120.0
@@ -62,6 +89,8 @@ _FATAL_CODES: Final = frozenset({
 })  # fmt: skip
 _REJECTED_CODES: Final = frozenset({"ValidationException", "ServiceQuotaExceededException"})
 _TARGET_TYPES: Final = frozenset({"domain", "repository"})
+_READ_CHUNK_BYTES: Final = 64 * 1024
+_MAX_WRAPPED_DEPTH: Final = 8  # how deep translate looks for our error inside theirs
 
 
 @dataclass(frozen=True)
@@ -144,9 +173,85 @@ class ClientSettings:
     secret_access_key: str | None = None
 
 
+def _redirect_refused(status: int, location: str | None) -> FatalRemoteError:
+    try:
+        host = URL(location).host if location else None
+    except ValueError:
+        host = None
+    where = f"to {host}" if host else f"to {location!r}" if location else "without a Location"
+    return FatalRemoteError(
+        f"the endpoint answered HTTP {status}, a redirect {where}: redirects are never"
+        " followed (check --endpoint-url)",
+        code="Redirect",
+        status=status,
+    )
+
+
+def _too_large(size_bytes: int | None = None) -> RetryableRemoteError:
+    what = f"of {size_bytes} bytes" if size_bytes is not None else "too long"
+    return RetryableRemoteError(
+        f"reply {what} refused: replies are read up to {c.MAX_REPLY_BYTES} bytes",
+        code="ReplyTooLarge",
+    )
+
+
+class _GuardedResponse(aiohttp.ClientResponse):
+    """An aiohttp reply that is never a redirect and never read past `MAX_REPLY_BYTES`."""
+
+    async def start(self, connection: aiohttp.connector.Connection) -> Self:
+        """Read the status and headers; refuse a 3xx before aiohttp can follow it."""
+        await super().start(connection)
+        if 300 <= self.status < 400:
+            raise _redirect_refused(self.status, self.headers.get(hdrs.LOCATION))
+        if self.content_length is not None and self.content_length > c.MAX_REPLY_BYTES:
+            raise _too_large(self.content_length)
+        return self
+
+    async def read(self) -> bytes:
+        """The whole body, read in chunks and given up past the cap."""
+        if self._body is None:
+            body = bytearray()
+            try:
+                while chunk := await self.content.read(_READ_CHUNK_BYTES):
+                    body += chunk
+                    if len(body) > c.MAX_REPLY_BYTES:
+                        raise _too_large()
+            except BaseException:
+                self.close()
+                raise
+            # aiohttp's own read() keeps the body here: set it, then let it finish
+            # (release the connection) as it always does.
+            self._body = bytes(body)
+        return await super().read()
+
+
+class GuardedHTTPSession(AIOHTTPSession):  # type: ignore[misc]  # untyped aiobotocore
+    """aiobotocore's aiohttp session, its replies `_GuardedResponse`s.
+
+    `_get_session` is aiobotocore 2.25.1's, with `response_class` added: aiohttp's knob
+    for every reply of a session (aiobotocore calls `request()` itself, so a per-request
+    `allow_redirects=False` cannot be passed without copying its whole `send`).
+    """
+
+    async def _get_session(self, proxy_url: str | None) -> aiohttp.ClientSession:
+        session: aiohttp.ClientSession | None = self._sessions.get(proxy_url)
+        if session is None:
+            session = await self._exit_stack.enter_async_context(
+                aiohttp.ClientSession(
+                    connector=self._create_connector(proxy_url),
+                    timeout=self._timeout,
+                    skip_auto_headers={"CONTENT-TYPE"},
+                    auto_decompress=False,
+                    response_class=_GuardedResponse,
+                )
+            )
+            self._sessions[proxy_url] = session
+        return session
+
+
 @contextlib.asynccontextmanager
 async def open_client(settings: ClientSettings) -> AsyncIterator[Any]:
-    """An aioboto3 CodeArtifact client with botocore's retries off."""
+    """An aioboto3 CodeArtifact client: botocore's retries off, replies guarded."""
     try:
         session = aioboto3.Session(
             profile_name=settings.profile,
@@ -156,7 +261,8 @@ async def open_client(settings: ClientSettings) -> AsyncIterator[Any]:
         )
     except ProfileNotFound as error:
         raise FatalRemoteError(str(error), code="ProfileNotFound") from error
-    config = Config(
+    config = AioConfig(
+        http_session_cls=GuardedHTTPSession,
         retries={"total_max_attempts": 1},
         max_pool_connections=settings.max_connections,
         connect_timeout=CONNECT_TIMEOUT_S,
@@ -176,6 +282,9 @@ def attempt_timeout_s(size_bytes: int = 0) -> float:
 
 def translate(error: BaseException) -> RemoteError | None:
     """Our error for a botocore/aiohttp/timeout error, or None if it is not one of those."""
+    ours = _ours_within(error)
+    if ours is not None:
+        return ours
     if isinstance(error, ClientError):
         return _from_client_error(error)
     if isinstance(error, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
@@ -188,6 +297,26 @@ def translate(error: BaseException) -> RemoteError | None:
         return RetryableRemoteError("request timed out", code="Timeout")
     if isinstance(error, BotoCoreError):
         return FatalRemoteError(str(error), code=type(error).__name__)
+    return None
+
+
+def _ours_within(error: BaseException) -> RemoteError | None:
+    """Our own error raised inside the HTTP stack, under the wrappers it comes back in.
+
+    aiobotocore wraps what aiohttp raises as `HTTPClientError(error=...)` or a botocore
+    connection error; aiohttp wraps a failed body read as `ClientConnectionError` with
+    the reader's error as `__cause__`.
+    """
+    found: BaseException | None = error
+    for _ in range(_MAX_WRAPPED_DEPTH):
+        if found is None:
+            return None
+        if isinstance(found, RemoteError):
+            return found
+        if isinstance(found, ShortReadError):
+            return RetryableRemoteError(f"file changed during upload: {found}", code="FileChanged")
+        wrapped = found.kwargs.get("error") if isinstance(found, BotoCoreError) else None
+        found = wrapped if isinstance(wrapped, BaseException) else found.__cause__
     return None
 
 
@@ -252,8 +381,9 @@ class CodeArtifact:
     only makes single, deadline-bounded requests.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, max_pages: int = c.MAX_LIST_PAGES) -> None:
         self._client = client
+        self._max_pages = max_pages
 
     async def _call(self, call: Callable[[], Awaitable[T]], timeout_s: float) -> T:
         with translated():
@@ -301,6 +431,10 @@ class CodeArtifact:
 
         try:
             reply = await self._call(send, attempt_timeout_s(size_bytes))
+        except RetryableRemoteError as error:
+            if error.code == "FileChanged":
+                log.warning("file changed during upload", asset=asset_name, error=str(error))
+            raise
         finally:
             if not isinstance(body, bytes):
                 body.close()
@@ -327,17 +461,34 @@ class CodeArtifact:
     async def _pages(
         self, method: Callable[..., Awaitable[dict[str, Any]]], **kwargs: Any
     ) -> AsyncGenerator[dict[str, Any], None]:
-        """Every page of a list call, each request under its own deadline."""
+        """Every page of a list call, each request under its own deadline.
+
+        Raises RejectedError at a `nextToken` seen before, or past `max_pages` pages: a
+        listing that does not end is the endpoint's fault, not a reason to loop forever.
+        """
         token: dict[str, str] = {}
-        while True:
+        seen: set[bytes] = set()  # digests: a hostile token may be megabytes long
+        for number in range(1, self._max_pages + 1):
             page = await self._call(
                 functools.partial(method, **kwargs, maxResults=c.MAX_RESULTS_LIMIT, **token),
                 attempt_timeout_s(),
             )
             yield page
-            if not page.get("nextToken"):
+            next_token = page.get("nextToken")
+            if not next_token:
                 return
-            token = {"nextToken": page["nextToken"]}
+            digest = hashlib.sha256(str(next_token).encode()).digest()
+            if digest in seen:
+                raise RejectedError(
+                    f"the listing repeated a nextToken after {number} pages; stopped",
+                    code="RepeatedNextToken",
+                )
+            seen.add(digest)
+            token = {"nextToken": str(next_token)}
+        raise RejectedError(
+            f"the listing did not end after {self._max_pages} pages; stopped",
+            code="TooManyPages",
+        )
 
     async def list_assets(
         self, target: Target, package: dict[str, str], version: str

@@ -42,3 +42,19 @@ LIST_ASSETS_RATE_PER_S: Final = 200.0  # ListPackageVersionAssets
 LIST_VERSIONS_RATE_PER_S: Final = 200.0  # ListPackageVersions
 GET_ASSET_RATE_PER_S: Final = 50.0  # GetPackageVersionAsset
 ACCOUNT_WRITE_RATE_PER_S: Final = 100.0  # "write requests from a single AWS account"
+
+# --- Our bounds on what an endpoint may ask of us (issue 15: a hostile endpoint) ------------
+# CodeArtifact's replies are kilobytes: a page of 1,000 versions (the largest page,
+# MAX_RESULTS_LIMIT) at 255-character names is well under 1 MiB. A reply longer than
+# this is not read on; the attempt fails (and is retried, as a garbled reply would be).
+MAX_REPLY_BYTES: Final = 8 * 1024 * 1024
+# A listing ends at its first repeated nextToken, and at this many pages in any case:
+# 1,000,000 items at MAX_RESULTS_LIMIT per page, far beyond anything we list (a version
+# has at most MAX_ASSETS_PER_VERSION assets; a package's versions are listed only up to
+# pipeline.MAX_LISTED_VERSIONS).
+MAX_LIST_PAGES: Final = 1000
+# The longest wait a server's Retry-After can impose on one retry (botocore never reads
+# the header; AWS documents no maximum). Past it we wait this long, and the attempt
+# counts against --max-attempts as any other, so a server that only ever throttles
+# ends the run's retries of that request after max-attempts * this at most.
+MAX_RETRY_AFTER_S: Final = 60.0

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 import stat
 import threading
@@ -92,7 +93,71 @@ class FileChangedError(Exception):
     """The file on disk is no longer the one that was hashed (size, mtime or inode)."""
 
 
+class ShortReadError(FileChangedError):
+    """The file ended before the length that was hashed, while it was being sent."""
+
+
 SMALL_BODY_BYTES: Final = 256 * 1024  # bodies this small are sent from memory
+
+
+class ExactLengthReader(io.RawIOBase):
+    """A file seen as exactly `size_bytes` long, the length that was hashed and declared.
+
+    The HTTP client stops at the declared Content-Length, and a file that grew is sent
+    as it was hashed; but one that was truncated would leave the server waiting for the
+    rest until the read timeout. Here a read that finds the end early raises
+    ShortReadError at once, and the attempt fails. No `fileno()`: the client must not
+    size the body from the file as it is now (aiohttp would, from fstat).
+
+    Args:
+        raw: the file, opened unbuffered at offset 0; closed with this reader.
+        size_bytes: the length hashed.
+        path: named in the error.
+    """
+
+    def __init__(self, raw: io.RawIOBase, size_bytes: int, path: Path) -> None:
+        super().__init__()
+        self._raw = raw
+        self._size_bytes = size_bytes
+        self._path = path
+        self._position = 0
+
+    def __repr__(self) -> str:
+        return f"<ExactLengthReader {self._path} at {self._position}/{self._size_bytes}>"
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        """Fill `buffer` from the file, never past `size_bytes`; raise at an early end."""
+        wanted = min(len(buffer), self._size_bytes - self._position)
+        if wanted <= 0:
+            return 0
+        got = self._raw.readinto(memoryview(buffer)[:wanted])
+        if not got:
+            raise ShortReadError(
+                f"{self._path} ended at byte {self._position} of {self._size_bytes}"
+            )
+        self._position += got
+        return got
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move within [0, size_bytes]: the end is the hashed length, not the file's."""
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size_bytes}
+        target = min(max(0, base[whence] + offset), self._size_bytes)
+        self._raw.seek(target)
+        self._position = target
+        return target
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def open_unchanged(path: Path, digest: FileDigest) -> bytes | BinaryIO:
@@ -101,11 +166,12 @@ def open_unchanged(path: Path, digest: FileDigest) -> bytes | BinaryIO:
     The check is made on the opened file (fstat), so the bytes sent are those of the
     hashed file, not of whatever the path names a moment later. A small file is read
     whole (one thread hop instead of a read per chunk by the HTTP client); a larger one
-    is returned open at offset 0, for the caller to close. Blocking: run in a thread.
-    Raises FileChangedError, or InvalidInputError if the file cannot be read.
+    is returned open at offset 0, for the caller to close, as exactly the length hashed
+    (`ExactLengthReader`: a read that ends early raises ShortReadError). Blocking: run in
+    a thread. Raises FileChangedError, or InvalidInputError if the file cannot be read.
     """
     try:
-        body: BinaryIO = path.open("rb")
+        body = path.open("rb", buffering=0)
     except OSError as error:
         raise InvalidInputError(f"{path}: cannot read: {error.strerror or error}") from error
     keep_open = False
@@ -116,7 +182,9 @@ def open_unchanged(path: Path, digest: FileDigest) -> bytes | BinaryIO:
         ):  # fmt: skip
             raise FileChangedError(str(path))
         keep_open = opened.st_size > SMALL_BODY_BYTES
-        return body if keep_open else body.read()
+        if not keep_open:
+            return body.readall()
+        return io.BufferedReader(ExactLengthReader(body, digest.size_bytes, path))
     finally:
         if not keep_open:
             body.close()

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from tenacity import RetryCallState
 
+from uploader import constants as c
 from uploader.codeartifact import CodeArtifact
 from uploader.errors import Interrupted, ThrottledError
 from uploader.limits import Family, RateLimits
@@ -28,6 +29,24 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 
+def shared_task(awaitable: Awaitable[T]) -> asyncio.Future[T]:
+    """A task several callers await through `asyncio.shield`, its outcome always retrieved.
+
+    When every awaiter of a shield is cancelled (the drain timeout), asyncio drops the
+    shield's callback on the inner task; an error that task raises later (`Interrupted`)
+    would be reported as "Task exception was never retrieved" on stderr. The callback
+    here retrieves it: each awaiter still gets it through its shield.
+    """
+    task = asyncio.ensure_future(awaitable)
+    task.add_done_callback(_retrieve)
+    return task
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class Remote:
     """The client's calls made safe to repeat and to stop.
 
@@ -36,7 +55,8 @@ class Remote:
         limits: the shared rate limits.
         totals: where retries and throttles are counted.
         max_attempts: attempts per request, the first included.
-        sleep: the back-off's sleep (tests record the waits).
+        max_retry_after_s: the longest wait a server's Retry-After can impose.
+        sleep: the back-off's sleep (tests record the waits); a stop ends it early.
     """
 
     def __init__(
@@ -46,12 +66,14 @@ class Remote:
         totals: Totals,
         *,
         max_attempts: int = 8,
+        max_retry_after_s: float = c.MAX_RETRY_AFTER_S,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.api = api
         self.limits = limits
         self._totals = totals
         self._max_attempts = max_attempts
+        self._max_retry_after_s = max_retry_after_s
         self._sleep = sleep
         self.stopping = asyncio.Event()
 
@@ -81,6 +103,7 @@ class Remote:
         """
         async for attempt in retrying(
             max_attempts=self._max_attempts,
+            max_retry_after_s=self._max_retry_after_s,
             sleep=self._interruptible_sleep,
             on_retry=lambda state: self._on_retry(family, state),
         ):

@@ -125,6 +125,28 @@ async def test_retry_after_above_the_cap_wins() -> None:
     assert all(0 <= w <= 1.0 for w in waits.waits_s[1:])
 
 
+async def test_retry_after_is_capped_and_each_capped_wait_counts() -> None:
+    """Retry-After: 1e9 waits the cap (60 s by default) and the retries still end."""
+    waits = Waits()
+    op = Flaky(*(ThrottledError("429", retry_after_s=1e9) for _ in range(20)))
+
+    with pytest.raises(ThrottledError):
+        await retrying(max_attempts=5, sleep=waits, on_retry=_quiet)(op)
+
+    assert waits.waits_s == [60.0] * 4
+    assert op.calls == 5
+
+
+async def test_retry_after_cap_is_a_setting() -> None:
+    """max_retry_after_s lowers the cap; a Retry-After under it is still honoured."""
+    waits = Waits()
+    op = Flaky(ThrottledError("429", retry_after_s=1e9), ThrottledError("429", retry_after_s=2))
+
+    await retrying(max_retry_after_s=5.0, cap_s=0.1, sleep=waits, on_retry=_quiet)(op)
+
+    assert waits.waits_s == [5.0, 2.0]
+
+
 async def test_throttled_without_retry_after_uses_plain_backoff() -> None:
     """A 429 with no Retry-After waits within the ordinary back-off window."""
     waits = Waits()
@@ -186,7 +208,7 @@ async def test_on_retry_sees_each_attempt_and_its_wait() -> None:
 
 
 async def test_retries_are_logged_by_default() -> None:
-    """Without on_retry, each retry is one 'retrying' log event with the error's code."""
+    """Without on_retry, each retry is one 'retrying' event: AWS code, status, reason."""
     waits = Waits()
     op = Flaky(ThrottledError("slow down", retry_after_s=1.5))
 
@@ -198,9 +220,9 @@ async def test_retries_are_logged_by_default() -> None:
             "event": "retrying",
             "attempt": 1,
             "wait_s": waits.waits_s[0],
-            "error": "ThrottledError",
             "code": "ThrottlingException",
-            "message": "slow down",
+            "status": 429,
+            "reason": "slow down",
             "log_level": "info",
         }
     ]
