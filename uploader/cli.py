@@ -336,7 +336,11 @@ def run_part(part_dir: Path, log_format: LogFormat) -> None:
     from uploader import parts, runner
 
     def stop_when_orphaned() -> None:
-        sys.stdin.buffer.read()  # the parent never writes: this returns when it is gone
+        # The parent never writes: the read returns b"" when it is gone. os.read on the
+        # raw fd, not sys.stdin: a daemon thread blocked inside a buffered reader holds
+        # its lock, and the interpreter's shutdown then aborts (SIGABRT) trying to take it.
+        while os.read(stdin_fd, 4096):
+            pass
         os.kill(os.getpid(), signal.SIGTERM)
 
     configure_logging(log_format)
@@ -345,7 +349,8 @@ def run_part(part_dir: Path, log_format: LogFormat) -> None:
     except (OSError, ValueError, TypeError, InvalidInputError) as error:
         click.echo(f"error: cannot read {part_dir}: {error}", err=True)
         sys.exit(ExitCode.CANNOT_START)
-    if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):  # started by a parent
+    stdin_fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    if stdin_fd >= 0 and stat.S_ISFIFO(os.fstat(stdin_fd).st_mode):  # started by a parent
         threading.Thread(target=stop_when_orphaned, name="parent-watch", daemon=True).start()
     try:
         report = asyncio.run(

@@ -131,6 +131,7 @@ async def _run_children(
 
 
 def _merge(report: Report, children: list[_Child]) -> None:
+    log.info("processes ended", exit_codes=[c.process.returncode for c in children])
     for j, c in enumerate(children, start=1):
         if not report.add_part(c.part_dir):
             report.fatal = report.fatal or (
