@@ -128,6 +128,21 @@ class Summary:
         }
 
 
+# SQLite's messages for a file that is not (or no longer) a database.
+_CORRUPT_MESSAGES: Final = ("file is not a database", "database disk image is malformed")
+
+
+def journal_error(path: Path, error: OSError | sqlite3.Error) -> JournalError:
+    """`error` as a JournalError naming the journal, with what to do if the file is corrupt."""
+    message = f"journal {path}: {error}"
+    if isinstance(error, sqlite3.DatabaseError) and str(error) in _CORRUPT_MESSAGES:
+        message += (
+            f": move it aside (mv {path} {path}.broken) and rerun; the service is the truth:"
+            " what the journal knew is found on the service again, and the journal rebuilt"
+        )
+    return JournalError(message)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +153,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.executescript(SCHEMA)
         _check_schema(db, path)
     except (OSError, sqlite3.Error) as error:
-        raise JournalError(f"journal {path}: {error}") from error
+        raise journal_error(path, error) from error
     return db
 
 
@@ -181,7 +196,7 @@ class Journal:
         try:
             return await loop.run_in_executor(self._executor, fn, *args)
         except sqlite3.Error as error:
-            raise JournalError(f"journal {self.path}: {error}") from error
+            raise journal_error(self.path, error) from error
 
     async def _grouped(self, fn: Callable[..., T], *args: Any, writes: bool = True) -> T:
         """`fn(*args)` in the next group's transaction; returns once that is committed.
@@ -201,7 +216,7 @@ class Journal:
         try:
             result: T = await future
         except sqlite3.Error as error:
-            raise JournalError(f"journal {self.path}: {error}") from error
+            raise journal_error(self.path, error) from error
         return result
 
     def _write_group(self) -> None:

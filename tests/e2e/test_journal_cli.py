@@ -1,0 +1,44 @@
+"""The journal from the command line: one run at a time, a corrupt one, `status`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import DOMAIN, REGION, REPOSITORY
+from tests.e2e.test_run import make_tree, run_cli
+from uploader.emulator import EmulatorThread
+from uploader.errors import ExitCode
+
+
+def _run_args(manifest: Path, emulator: EmulatorThread, *extra: str) -> list[str]:
+    return ["run", str(manifest), "--endpoint-url", emulator.endpoint_url, "--region", REGION,
+            "--domain", DOMAIN, "--repository", REPOSITORY, "--namespace", "acme",
+            "--rate", "1000", *extra]  # fmt: skip
+
+
+def test_a_corrupt_journal_says_to_move_it_aside_and_the_rerun_rebuilds_it(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """A journal that is not SQLite: run and status exit 3 saying what to do; moved aside, the
+    rerun finds the service's versions and skips them."""
+    manifest = make_tree(tmp_path / "tree", versions=3, assets=1)
+    journal = tmp_path / "journal.sqlite"
+    first = run_cli(*_run_args(manifest, emulator, "--journal", str(journal)), cwd=tmp_path)
+    assert first.returncode == ExitCode.OK, first.stderr
+    journal.write_bytes(b"this is no database" * 100)
+    for args in (_run_args(manifest, emulator, "--journal", str(journal)),
+                 ["status", "--journal", str(journal)]):  # fmt: skip
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == ExitCode.CANNOT_START, result.stderr
+        assert "Traceback" not in result.stderr
+        assert f"move it aside (mv {journal} {journal}.broken) and rerun" in (
+            result.stdout + result.stderr
+        )
+    journal.rename(tmp_path / "journal.sqlite.broken")
+    again = run_cli(
+        *_run_args(manifest, emulator, "--journal", str(journal), "--report", "r.json"),
+        cwd=tmp_path,
+    )
+    assert again.returncode == ExitCode.OK, again.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["totals"]["versions"] == {"skipped": 3}
