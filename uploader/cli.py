@@ -470,10 +470,13 @@ def status(manifest: str | None, journal: Path | None, as_json: bool) -> None:
         click.echo(json.dumps({"journal": str(path), **summary.to_json()}))
         return
     click.echo(f"journal: {path}")
-    for what, counts in (("versions", summary.versions), ("assets", summary.assets)):
-        click.echo(
-            f"{what}: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none")
-        )
+    for repository in summary.repositories:  # never summed: each target has its own truth
+        click.echo(f"{repository.name}:")
+        for what, counts in (("versions", repository.versions), ("assets", repository.assets)):
+            shown = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"
+            click.echo(f"  {what}: {shown}")
+    if not summary.repositories:
+        click.echo("versions: none")
     for failure in summary.failures:
         click.echo(f"failed: {failure.key}: {failure.error}")
 

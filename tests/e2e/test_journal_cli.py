@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import DOMAIN, REGION, REPOSITORY
+from tests.conftest import DOMAIN, REGION, REPOSITORY, start_emulator
 from tests.e2e.test_run import make_tree, run_cli
 from uploader.emulator import EmulatorThread
 from uploader.errors import ExitCode
@@ -42,3 +42,30 @@ def test_a_corrupt_journal_says_to_move_it_aside_and_the_rerun_rebuilds_it(
     )
     assert again.returncode == ExitCode.OK, again.stderr
     assert json.loads((tmp_path / "r.json").read_text())["totals"]["versions"] == {"skipped": 3}
+
+
+def test_status_after_reruns_keeps_the_finalized_count_per_repository(tmp_path: Path) -> None:
+    """Two repositories, each run twice (the second skips all): `status` still says finalized,
+    counted per repository, in text and JSON; the rerun's report alone counts the skips."""
+    emu = start_emulator(tmp_path / "emu", repos=[f"{DOMAIN}/{REPOSITORY}", f"{DOMAIN}/other"])
+    manifest = make_tree(tmp_path / "tree", versions=3, assets=1)
+    journal = tmp_path / "journal.sqlite"
+    try:
+        for repository, runs in ((REPOSITORY, 2), ("other", 2)):
+            for _ in range(runs):
+                args = _run_args(manifest, emu, "--journal", str(journal), "--report", "r.json")
+                result = run_cli(*args, "--repository", repository, cwd=tmp_path)
+                assert result.returncode == ExitCode.OK, result.stderr
+        assert json.loads((tmp_path / "r.json").read_text())["totals"]["versions"] == {"skipped": 3}
+    finally:
+        emu.stop()
+    text = run_cli("status", "--journal", str(journal), cwd=tmp_path)
+    assert text.returncode == ExitCode.OK, text.stderr
+    assert text.stdout.count("  versions: 3 finalized\n") == 2, text.stdout
+    assert "skipped" not in text.stdout
+    assert f"{DOMAIN}/other at {emu.endpoint_url}" in text.stdout
+    shown = json.loads(run_cli("status", "--journal", str(journal), "--json", cwd=tmp_path).stdout)
+    assert sorted((r["repository"], r["versions"]) for r in shown["repositories"]) == [
+        ("other", {"finalized": 3}),
+        (REPOSITORY, {"finalized": 3}),
+    ]
