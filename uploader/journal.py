@@ -27,7 +27,10 @@ was. How many versions a run skipped is the run's report's to say, not the journ
 from __future__ import annotations
 
 import asyncio
+import datetime
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -214,6 +217,62 @@ def _upgrade_from_1(db: sqlite3.Connection) -> None:
                 " ('finalized', 'unfinished', 'skipped')"
             )
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
+
+
+class JournalLock:
+    """One run owns a journal at a time: an exclusive `flock` on `<journal>.lock` beside it.
+
+    Taken for the whole run (a `--processes` run's parent holds it for its children,
+    which take none). The file holds the owner's pid and start time, for the message a
+    second run gets; the OS releases the lock when its holder ends, however it ends, so
+    a killed run never leaves a stale lock (the file itself stays: unlinking it would let
+    two runs lock two different files). `uploader status` only reads and takes no lock.
+    A sync context manager.
+    """
+
+    def __init__(self, journal: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.journal = journal
+        self.path = journal.with_name(journal.name + ".lock")
+        self._clock = clock
+        self._fd: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<JournalLock {self.path} {'held' if self._fd is not None else 'free'}>"
+
+    def __enter__(self) -> Self:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as error:
+            raise journal_error(self.journal, error) from error
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+            os.close(fd)
+            raise JournalError(self._in_use(holder)) from error
+        started = datetime.datetime.fromtimestamp(self._clock(), datetime.UTC)
+        owner = {"pid": os.getpid(), "started": started.isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(owner).encode(), 0)
+        self._fd = fd
+        return self
+
+    def _in_use(self, holder: str) -> str:
+        try:
+            owner = json.loads(holder)
+            who = f"pid {int(owner['pid'])} since {owner['started']}"
+        except (ValueError, KeyError, TypeError):
+            who = "another process"  # it has the lock, and has not written its name yet
+        return (
+            f"journal {self.journal} is in use by {who}: one run at a time per journal;"
+            " let that run end (`uploader status` reads the journal meanwhile)"
+        )
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # releases the lock
 
 
 class Journal:

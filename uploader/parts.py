@@ -20,6 +20,7 @@ The settings travel as JSON (no pickle) in a private temporary folder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import signal
@@ -34,7 +35,7 @@ import structlog
 
 from uploader.config import RunSettings
 from uploader.errors import JournalError
-from uploader.journal import Journal
+from uploader.journal import Journal, JournalLock
 from uploader.logs import LogFormat
 from uploader.manifest import TargetStatus
 from uploader.report import Report
@@ -79,7 +80,8 @@ async def run_parts(settings: RunSettings, log_format: LogFormat) -> Report:
     try:
         with tempfile.TemporaryDirectory(prefix="uploader-") as work_dir:
             try:
-                await _run_children(settings, report, log_format, Path(work_dir))
+                with _locked(settings):
+                    await _run_children(settings, report, log_format, Path(work_dir))
             except (JournalError, OSError) as error:  # OSError: a process could not start
                 report.fatal = str(error)
                 log.error("cannot go on", error=str(error))
@@ -87,6 +89,14 @@ async def run_parts(settings: RunSettings, log_format: LogFormat) -> Report:
     finally:
         report.close()
     return report
+
+
+def _locked(settings: RunSettings) -> contextlib.AbstractContextManager[object]:
+    """The journal's lock, held here for every child: they run under it and take none
+    (`runner.run` with a `part_dir`). A dry run has no journal to lock."""
+    if settings.dry_run:
+        return contextlib.nullcontext()
+    return JournalLock(settings.journal_path())
 
 
 async def _run_children(

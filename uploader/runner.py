@@ -23,7 +23,7 @@ from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
 from uploader.config import LOCAL_CREDENTIALS, RunSettings
 from uploader.errors import FatalRemoteError, JournalError
 from uploader.hashing import Hasher
-from uploader.journal import Journal
+from uploader.journal import Journal, JournalLock
 from uploader.manifest import Problem, VersionSpec, count_entries, read_manifest
 from uploader.pipeline import Options, Pipeline, in_part, in_shard
 from uploader.progress import ProgressDisplay
@@ -93,9 +93,15 @@ async def open_api(
     return CodeArtifact(client), scope or str(client.meta.endpoint_url)
 
 
-async def _open_journal(settings: RunSettings, stack: contextlib.AsyncExitStack) -> Journal | None:
+async def _open_journal(
+    settings: RunSettings, stack: contextlib.AsyncExitStack, *, lock: bool
+) -> Journal | None:
+    """The journal, locked for this run unless `lock` is False (a `--processes` child:
+    its parent holds the lock for all of them). Raises JournalError if another run has it."""
     if settings.dry_run:
         return None
+    if lock:
+        stack.enter_context(JournalLock(settings.journal_path()))
     return await stack.enter_async_context(Journal(settings.journal_path()))
 
 
@@ -122,7 +128,8 @@ async def run(
     report = Report(settings.report, part_dir=part_dir)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            await _run(settings, report, stack, sleep, console, on_listening=on_listening)
+            await _run(settings, report, stack, sleep, console, on_listening=on_listening,
+                       child=part_dir is not None)  # fmt: skip
         if part_dir is not None:
             report.write_part()
         report.write()
@@ -139,9 +146,10 @@ async def _run(
     console: Console | None,
     *,
     on_listening: Callable[[], None] | None = None,
+    child: bool = False,
 ) -> None:
     try:
-        journal = await _open_journal(settings, stack)
+        journal = await _open_journal(settings, stack, lock=not child)
         hasher = await stack.enter_async_context(
             Hasher(hash_threads=settings.hash_threads, cache=journal if settings.resume else None)
         )

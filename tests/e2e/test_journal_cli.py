@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from tests.conftest import DOMAIN, REGION, REPOSITORY, start_emulator
+from tests.e2e.test_resume import start_run, wait_for_publishes
 from tests.e2e.test_run import make_tree, run_cli
 from uploader.emulator import EmulatorThread
+from uploader.emulator.faults import FaultPlan
 from uploader.errors import ExitCode
 
 
@@ -69,3 +72,30 @@ def test_status_after_reruns_keeps_the_finalized_count_per_repository(tmp_path: 
         ("other", {"finalized": 3}),
         (REPOSITORY, {"finalized": 3}),
     ]
+
+
+def test_a_second_run_on_a_journal_in_use_exits_3_at_once(tmp_path: Path) -> None:
+    """While a run holds the journal, a second one (alone or with --processes) exits 3 at
+    once naming the first's pid, sending nothing; once the first is killed, a run goes ahead."""
+    emu = start_emulator(tmp_path / "emu", faults=FaultPlan.parse(["publish:latency=0.3"]))
+    manifest = make_tree(tmp_path / "tree", versions=20, assets=1)
+    journal = tmp_path / "journal.sqlite"
+    try:
+        first = start_run(manifest, emu, "--journal", str(journal), "--rate", "1000",
+                          "--max-uploads", "1")  # fmt: skip
+        wait_for_publishes(emu, 1, first)
+        for extra in ((), ("--processes", "2")):
+            started_s = time.monotonic()
+            second = run_cli(*_run_args(manifest, emu, "--journal", str(journal), *extra),
+                             cwd=tmp_path)  # fmt: skip
+            assert second.returncode == ExitCode.CANNOT_START, second.stderr
+            assert f"journal {journal} is in use by pid {first.pid} since " in second.stdout
+            assert "Traceback" not in second.stderr
+            assert time.monotonic() - started_s < 10
+        assert first.poll() is None, "the first run went on"
+        first.kill()
+        first.communicate(timeout=30)
+        third = run_cli(*_run_args(manifest, emu, "--journal", str(journal)), cwd=tmp_path)
+        assert third.returncode == ExitCode.OK, third.stderr
+    finally:
+        emu.stop()
