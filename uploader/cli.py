@@ -319,8 +319,13 @@ def run(manifest: str, **params: Any) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
-    click.echo(report.summary())
-    if settings.report is not None:
+    except InvalidInputError as error:  # found before any work (an unwritable --report)
+        click.echo(f"error: {error}", err=True)
+        sys.exit(ExitCode.BAD_INPUT)
+    click.echo(report.summary(), err=report.to_stdout)  # `--report -` has stdout to itself
+    if report.write_error is not None:
+        click.echo(f"error: {report.write_error}", err=True)
+    elif settings.report is not None and not report.to_stdout:
         click.echo(f"report: {settings.report}")
     sys.exit(report.exit_code())
 

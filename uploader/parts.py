@@ -38,7 +38,7 @@ from uploader.errors import JournalError
 from uploader.journal import Journal, JournalLock
 from uploader.logs import LogFormat
 from uploader.manifest import TargetStatus
-from uploader.report import Report
+from uploader.report import Report, check_report_path
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +75,11 @@ def settings_from_json(values: dict[str, Any]) -> RunSettings:
 
 
 async def run_parts(settings: RunSettings, log_format: LogFormat) -> Report:
-    """Run `settings` in `settings.processes` child processes; their merged report."""
+    """Run `settings` in `settings.processes` child processes; their merged report.
+
+    Raises InvalidInputError before any work if the report could not be written.
+    """
+    check_report_path(settings.report)
     report = Report(settings.report)
     try:
         with tempfile.TemporaryDirectory(prefix="uploader-") as work_dir:
@@ -88,6 +92,8 @@ async def run_parts(settings: RunSettings, log_format: LogFormat) -> Report:
             report.write()  # streams the children's records from work_dir
     finally:
         report.close()
+    if report.write_error is not None:
+        log.error("report not written", error=report.write_error)
     return report
 
 

@@ -28,7 +28,7 @@ from uploader.manifest import Problem, VersionSpec, count_entries, read_manifest
 from uploader.pipeline import Options, Pipeline, in_part, in_shard
 from uploader.progress import ProgressDisplay
 from uploader.remote import Remote
-from uploader.report import Report, Totals
+from uploader.report import Report, Totals, check_report_path
 from uploader.verify import Finding, Tally, Verifier
 
 log = structlog.get_logger(__name__)
@@ -122,9 +122,12 @@ async def run(
         part_dir: this process runs a share of a `--processes` run (parts.py): its
             report goes to this folder, for the parent to merge.
         on_listening: called once SIGINT and SIGTERM stop the run gracefully.
+
+    Raises InvalidInputError before any work if the report could not be written.
     """
     if settings.processes > 1:
         raise ValueError("a run of several processes is parts.run_parts's")
+    check_report_path(settings.report)
     report = Report(settings.report, part_dir=part_dir)
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -135,6 +138,8 @@ async def run(
         report.write()
     finally:
         report.close()
+    if report.write_error is not None:
+        log.error("report not written", error=report.write_error)
     return report
 
 
