@@ -38,6 +38,7 @@ from uploader.errors import JournalError
 from uploader.journal import Journal, JournalLock
 from uploader.logs import LogFormat
 from uploader.manifest import TargetStatus
+from uploader.openfiles import raise_soft_limit
 from uploader.report import Report, check_report_path
 
 log = structlog.get_logger(__name__)
@@ -80,6 +81,7 @@ async def run_parts(settings: RunSettings, log_format: LogFormat) -> Report:
     Raises InvalidInputError before any work if the report could not be written.
     """
     check_report_path(settings.report)
+    raise_soft_limit()  # for the children too (inherited); each sizes itself to it
     report = Report(settings.report)
     try:
         with tempfile.TemporaryDirectory(prefix="uploader-") as work_dir:

@@ -25,6 +25,7 @@ from uploader.errors import FatalRemoteError, JournalError
 from uploader.hashing import Hasher
 from uploader.journal import Journal, JournalLock
 from uploader.manifest import Problem, VersionSpec, count_entries, read_manifest
+from uploader.openfiles import SPARE_CONNECTIONS, fit_open_files
 from uploader.pipeline import Options, Pipeline, in_part, in_shard
 from uploader.progress import ProgressDisplay
 from uploader.remote import Remote
@@ -32,7 +33,7 @@ from uploader.report import Report, Totals, check_report_path
 from uploader.verify import Finding, Tally, Verifier
 
 log = structlog.get_logger(__name__)
-CONNECTIONS_BEYOND_UPLOADS = 8  # for the list, describe and finalize calls beside uploads
+CONNECTIONS_BEYOND_UPLOADS = SPARE_CONNECTIONS  # for list, describe and finalize calls
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -128,6 +129,7 @@ async def run(
     if settings.processes > 1:
         raise ValueError("a run of several processes is parts.run_parts's")
     check_report_path(settings.report)
+    settings = fit_open_files(settings)
     report = Report(settings.report, part_dir=part_dir)
     try:
         async with contextlib.AsyncExitStack() as stack:
