@@ -94,8 +94,6 @@ async def run_parts(settings: RunSettings, log_format: LogFormat) -> Report:
             report.write()  # streams the children's records from work_dir
     finally:
         report.close()
-    if report.write_error is not None:
-        log.error("report not written", error=report.write_error)
     return report
 
 

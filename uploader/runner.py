@@ -136,13 +136,20 @@ async def run(
             await _run(settings, report, stack, sleep, console, on_listening=on_listening,
                        child=part_dir is not None)  # fmt: skip
         if part_dir is not None:
-            report.write_part()
+            _write_part(report)
         report.write()
     finally:
         report.close()
-    if report.write_error is not None:
-        log.error("report not written", error=report.write_error)
     return report
+
+
+def _write_part(report: Report) -> None:
+    """This share's counters for the parent; if they cannot be written (a full disk), the
+    parent reports this process as ended without a report."""
+    try:
+        report.write_part()
+    except OSError as error:
+        log.error("cannot write this process's share of the report", error=str(error))
 
 
 async def _run(

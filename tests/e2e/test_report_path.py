@@ -79,13 +79,27 @@ def test_a_full_device_is_exit_3_after_the_summary(
 ) -> None:
     """`--report /dev/full` (every write ENOSPC): the summary, one error line, exit 3, and
     /dev/full still a device."""
-    if not Path("/dev/full").exists():
-        pytest.skip("no /dev/full here")
-    code, stdout, stderr = _run(emulator, tmp_path, "/dev/full")
+    full = Path("/dev/full")
+    if not full.exists() or not stat.S_ISCHR(full.stat().st_mode):
+        pytest.skip("no /dev/full device here")
+    try:
+        code, stdout, stderr = _run(emulator, tmp_path, str(full))
+    finally:
+        _restore_dev_full(full)
     assert code == ExitCode.CANNOT_START, stderr
     assert "versions: 2 finalized" in stdout
     assert "error: cannot write the report /dev/full: No space left on device" in stderr
     assert stat.S_ISCHR(Path("/dev/full").stat().st_mode)
+
+
+def _restore_dev_full(full: Path) -> None:
+    """A regression that renames a file over /dev/full (only root can) must not outlive the
+    test: put the device back (char 1:7), as root may."""
+    if not stat.S_ISCHR(full.lstat().st_mode) and os.geteuid() == 0:
+        full.unlink()
+        os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+        os.chmod(full, 0o666)
+        raise AssertionError("the report replaced /dev/full (restored)")
 
 
 def test_dash_writes_the_report_alone_on_stdout(emulator: EmulatorThread, tmp_path: Path) -> None:
