@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 # journal left beside the manifest would call the next demo's versions `skipped`).
 DEMO_DIR := .uploader/demo
 demo: $(STAMP)
-	@rm -rf $(DEMO_DIR)
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(VENV)/bin/uploader run config/example/manifest.yaml --local --local-dir $(DEMO_DIR)/emulator \
 		--journal $(DEMO_DIR)/journal.sqlite --report $(DEMO_DIR)/report.json
 
