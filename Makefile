@@ -13,12 +13,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# A real upload of config/example/manifest.yaml to the embedded emulator, from scratch.
+# A real upload of config/example/manifest.yaml to the embedded emulator, from scratch:
+# the emulator's data, the journal and the report all live in DEMO_DIR, wiped first (a
+# journal left beside the manifest would call the next demo's versions `skipped`).
 DEMO_DIR := .uploader/demo
 demo: $(STAMP)
-	@rm -rf $(DEMO_DIR)
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(VENV)/bin/uploader run config/example/manifest.yaml --local --local-dir $(DEMO_DIR)/emulator \
-		--report $(DEMO_DIR)/report.json
+		--journal $(DEMO_DIR)/journal.sqlite --report $(DEMO_DIR)/report.json
 
 test: lint typecheck unit
 

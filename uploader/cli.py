@@ -323,8 +323,13 @@ def run(manifest: str, **params: Any) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
-    click.echo(report.summary())
-    if settings.report is not None:
+    except InvalidInputError as error:  # found before any work (an unwritable --report)
+        click.echo(f"error: {error}", err=True)
+        sys.exit(ExitCode.BAD_INPUT)
+    click.echo(report.summary(), err=report.to_stdout)  # `--report -` has stdout to itself
+    if report.write_error is not None:
+        click.echo(f"error: {report.write_error}", err=True)
+    elif settings.report is not None and not report.to_stdout:
         click.echo(f"report: {settings.report}")
     sys.exit(report.exit_code())
 
@@ -340,7 +345,11 @@ def run_part(part_dir: Path, log_format: LogFormat) -> None:
     from uploader import parts, runner
 
     def stop_when_orphaned() -> None:
-        sys.stdin.buffer.read()  # the parent never writes: this returns when it is gone
+        # The parent never writes: the read returns b"" when it is gone. os.read on the
+        # raw fd, not sys.stdin: a daemon thread blocked inside a buffered reader holds
+        # its lock, and the interpreter's shutdown then aborts (SIGABRT) trying to take it.
+        while os.read(stdin_fd, 4096):
+            pass
         os.kill(os.getpid(), signal.SIGTERM)
 
     configure_logging(log_format)
@@ -349,7 +358,8 @@ def run_part(part_dir: Path, log_format: LogFormat) -> None:
     except (OSError, ValueError, TypeError, InvalidInputError) as error:
         click.echo(f"error: cannot read {part_dir}: {error}", err=True)
         sys.exit(ExitCode.CANNOT_START)
-    if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):  # started by a parent
+    stdin_fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    if stdin_fd >= 0 and stat.S_ISFIFO(os.fstat(stdin_fd).st_mode):  # started by a parent
         threading.Thread(target=stop_when_orphaned, name="parent-watch", daemon=True).start()
     try:
         report = asyncio.run(
@@ -469,10 +479,13 @@ def status(manifest: str | None, journal: Path | None, as_json: bool) -> None:
         click.echo(json.dumps({"journal": str(path), **summary.to_json()}))
         return
     click.echo(f"journal: {path}")
-    for what, counts in (("versions", summary.versions), ("assets", summary.assets)):
-        click.echo(
-            f"{what}: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none")
-        )
+    for repository in summary.repositories:  # never summed: each target has its own truth
+        click.echo(f"{repository.name}:")
+        for what, counts in (("versions", repository.versions), ("assets", repository.assets)):
+            shown = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"
+            click.echo(f"  {what}: {shown}")
+    if not summary.repositories:
+        click.echo("versions: none")
     for failure in summary.failures:
         click.echo(f"failed: {failure.key}: {failure.error}")
 

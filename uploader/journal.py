@@ -17,12 +17,20 @@ of identical bytes is idempotent).
 
 Keys include a *scope*: the endpoint (or `local:DIR`, or `aws:REGION`) and the domain and
 repository, so one journal can serve several targets without mixing them up.
+
+History is kept, not rewritten: a version's `done_state` is what the journal last saw it
+reach (finalized or unfinished; skipped only if it never saw more), and a rerun that
+skips it (done in the journal, or found complete on the service) leaves that state as it
+was. How many versions a run skipped is the run's report's to say, not the journal's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -38,7 +46,7 @@ from uploader.hashing import CachedDigest, FileDigest
 
 T = TypeVar("T")
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # 2: versions.done_state (a schema 1 journal is upgraded in place)
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -48,6 +56,7 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS versions (
     scope TEXT NOT NULL, namespace TEXT NOT NULL, package TEXT NOT NULL, version TEXT NOT NULL,
     state TEXT NOT NULL, target_status TEXT NOT NULL, error TEXT, updated_s REAL NOT NULL,
+    done_state TEXT,
     PRIMARY KEY (scope, namespace, package, version)
 );
 CREATE TABLE IF NOT EXISTS assets (
@@ -113,19 +122,60 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class Summary:
-    """Counts by state, and what failed."""
+class RepositorySummary:
+    """One target's counts by state: a scope is `endpoint|domain|owner|repository`."""
 
+    scope: str
     versions: dict[str, int]
     assets: dict[str, int]
+
+    @property
+    def name(self) -> str:
+        """`domain/repository at endpoint` (with the owner when the scope has one)."""
+        endpoint, domain, owner, repository = _scope_parts(self.scope)
+        owned = f" (owner {owner})" if owner else ""
+        return f"{domain}/{repository}{owned} at {endpoint}"
+
+    def to_json(self) -> dict[str, Any]:
+        endpoint, domain, owner, repository = _scope_parts(self.scope)
+        return {
+            "scope": self.scope,
+            "endpoint": endpoint,
+            "domain": domain,
+            "domain_owner": owner or None,
+            "repository": repository,
+            "versions": self.versions,
+            "assets": self.assets,
+        }
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts by state for each repository (never summed across them), and what failed."""
+
+    repositories: list[RepositorySummary]
     failures: list[Failure]
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "versions": self.versions,
-            "assets": self.assets,
+            "repositories": [r.to_json() for r in self.repositories],
             "failed": [{"key": f.key, "error": f.error} for f in self.failures],
         }
+
+
+# SQLite's messages for a file that is not (or no longer) a database.
+_CORRUPT_MESSAGES: Final = ("file is not a database", "database disk image is malformed")
+
+
+def journal_error(path: Path, error: OSError | sqlite3.Error) -> JournalError:
+    """`error` as a JournalError naming the journal, with what to do if the file is corrupt."""
+    message = f"journal {path}: {error}"
+    if isinstance(error, sqlite3.DatabaseError) and str(error) in _CORRUPT_MESSAGES:
+        message += (
+            f": move it aside (mv {path} {path}.broken) and rerun; the service is the truth:"
+            " what the journal knew is found on the service again, and the journal rebuilt"
+        )
+    return JournalError(message)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -138,7 +188,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.executescript(SCHEMA)
         _check_schema(db, path)
     except (OSError, sqlite3.Error) as error:
-        raise JournalError(f"journal {path}: {error}") from error
+        raise journal_error(path, error) from error
     return db
 
 
@@ -147,11 +197,82 @@ def _check_schema(db: sqlite3.Connection, path: Path) -> None:
     if row is None:
         # OR IGNORE: another process sharing the journal may have written it meanwhile.
         db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+    elif row[0] == "1":
+        _upgrade_from_1(db)
     elif row[0] != str(SCHEMA_VERSION):
         raise JournalError(
             f"journal {path} has schema {row[0]}, this uploader writes {SCHEMA_VERSION}:"
             " use another --journal path"
         )
+
+
+def _upgrade_from_1(db: sqlite3.Connection) -> None:
+    """Schema 1 to 2: add `done_state`, filled from the done states recorded so far."""
+    with _Transaction(db):
+        columns = {row[1] for row in db.execute("PRAGMA table_info(versions)")}
+        if "done_state" not in columns:  # another process may have upgraded it meanwhile
+            db.execute("ALTER TABLE versions ADD COLUMN done_state TEXT")
+            db.execute(
+                "UPDATE versions SET done_state = state WHERE state IN"
+                " ('finalized', 'unfinished', 'skipped')"
+            )
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
+
+
+class JournalLock:
+    """One run owns a journal at a time: an exclusive `flock` on `<journal>.lock` beside it.
+
+    Taken for the whole run (a `--processes` run's parent holds it for its children,
+    which take none). The file holds the owner's pid and start time, for the message a
+    second run gets; the OS releases the lock when its holder ends, however it ends, so
+    a killed run never leaves a stale lock (the file itself stays: unlinking it would let
+    two runs lock two different files). `uploader status` only reads and takes no lock.
+    A sync context manager.
+    """
+
+    def __init__(self, journal: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.journal = journal
+        self.path = journal.with_name(journal.name + ".lock")
+        self._clock = clock
+        self._fd: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<JournalLock {self.path} {'held' if self._fd is not None else 'free'}>"
+
+    def __enter__(self) -> Self:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as error:
+            raise journal_error(self.journal, error) from error
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+            os.close(fd)
+            raise JournalError(self._in_use(holder)) from error
+        started = datetime.datetime.fromtimestamp(self._clock(), datetime.UTC)
+        owner = {"pid": os.getpid(), "started": started.isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(owner).encode(), 0)
+        self._fd = fd
+        return self
+
+    def _in_use(self, holder: str) -> str:
+        try:
+            owner = json.loads(holder)
+            who = f"pid {int(owner['pid'])} since {owner['started']}"
+        except (ValueError, KeyError, TypeError):
+            who = "another process"  # it has the lock, and has not written its name yet
+        return (
+            f"journal {self.journal} is in use by {who}: one run at a time per journal;"
+            " let that run end (`uploader status` reads the journal meanwhile)"
+        )
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # releases the lock
 
 
 class Journal:
@@ -181,7 +302,7 @@ class Journal:
         try:
             return await loop.run_in_executor(self._executor, fn, *args)
         except sqlite3.Error as error:
-            raise JournalError(f"journal {self.path}: {error}") from error
+            raise journal_error(self.path, error) from error
 
     async def _grouped(self, fn: Callable[..., T], *args: Any, writes: bool = True) -> T:
         """`fn(*args)` in the next group's transaction; returns once that is committed.
@@ -201,7 +322,7 @@ class Journal:
         try:
             result: T = await future
         except sqlite3.Error as error:
-            raise JournalError(f"journal {self.path}: {error}") from error
+            raise journal_error(self.path, error) from error
         return result
 
     def _write_group(self) -> None:
@@ -336,8 +457,9 @@ class Journal:
     ) -> None:
         now = self._clock()
         db = self._conn()
-        db.execute(
-            "INSERT INTO versions VALUES (?, ?, ?, ?, 'pending', ?, NULL, ?)"
+        db.execute(  # done_state stays: this run may well find the version done again
+            "INSERT INTO versions (scope, namespace, package, version, state, target_status,"
+            " updated_s) VALUES (?, ?, ?, ?, 'pending', ?, ?)"
             " ON CONFLICT DO UPDATE SET state = 'pending', target_status ="
             " excluded.target_status, error = NULL, updated_s = excluded.updated_s",
             (*key.row(), target_status, now),
@@ -376,12 +498,17 @@ class Journal:
     async def version_done(
         self, key: VersionKey, state: VersionState, error: str | None = None
     ) -> None:
-        """Record a version's outcome (finalized, unfinished, skipped or failed)."""
+        """Record a version's outcome (finalized, unfinished, skipped or failed).
+
+        `skipped` does not overwrite what the journal saw before: a version it recorded
+        as finalized (or unfinished) and this run skipped stays finalized (or unfinished).
+        `failed` is the latest news, and what it last reached is kept for a later skip.
+        """
         await self._grouped(
             self._write,
-            "UPDATE versions SET state = ?, error = ?, updated_s = ? WHERE scope = ?"
+            f"UPDATE versions SET {_new_state(state)}, error = ?, updated_s = ? WHERE scope = ?"
             " AND namespace = ? AND package = ? AND version = ?",
-            (state.value, error, self._clock(), *key.row()),
+            (error, self._clock(), *key.row()),
         )
 
     # --- reading it back ----------------------------------------------------------------------
@@ -392,8 +519,13 @@ class Journal:
 
     def _summary(self) -> Summary:
         db = self._conn()
-        versions = dict(db.execute("SELECT state, COUNT(*) FROM versions GROUP BY state"))
-        assets = dict(db.execute("SELECT state, COUNT(*) FROM assets GROUP BY state"))
+        counts: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+        for table, index in (("versions", 0), ("assets", 1)):
+            for scope, state, n in db.execute(
+                f"SELECT scope, state, COUNT(*) FROM {table} GROUP BY scope, state"
+            ):
+                counts.setdefault(scope, ({}, {}))[index][state] = n
+        repositories = [RepositorySummary(scope, *counts[scope]) for scope in sorted(counts)]
         failures = [
             Failure(f"{scope} {ns}/{pkg}@{ver}", error or "")
             for scope, ns, pkg, ver, error in db.execute(
@@ -401,7 +533,25 @@ class Journal:
                 " WHERE state = 'failed' ORDER BY updated_s"
             )
         ]
-        return Summary(versions, assets, failures)
+        return Summary(repositories, failures)
+
+
+def _new_state(state: VersionState) -> str:
+    """The SET clause recording `state` (its values are the enum's, never a caller's text)."""
+    if state is VersionState.SKIPPED:
+        kept = "COALESCE(done_state, 'skipped')"  # the row's old value: SQL reads it before SET
+        return f"done_state = {kept}, state = {kept}"
+    if state.done:
+        return f"done_state = '{state.value}', state = '{state.value}'"
+    return f"state = '{state.value}'"
+
+
+def _scope_parts(scope: str) -> tuple[str, str, str, str]:
+    """A scope's endpoint, domain, owner and repository."""
+    # From the right: only the endpoint (a folder for `local:DIR`) may hold a `|` itself.
+    parts = scope.rsplit("|", 3)
+    endpoint, domain, owner, repository = ["", "", "", ""][: 4 - len(parts)] + parts
+    return endpoint, domain, owner, repository
 
 
 @dataclass(frozen=True)

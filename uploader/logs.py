@@ -45,7 +45,8 @@ def configure_logging(
     out = stream or sys.stderr
     use_json = log_format == "json" or (log_format == "auto" and not out.isatty())
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        # ensure_ascii=False: a package named `café` is logged as such, not as `caf\u00e9`.
+        structlog.processors.JSONRenderer(ensure_ascii=False)
         if use_json
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )

@@ -20,6 +20,7 @@ The settings travel as JSON (no pickle) in a private temporary folder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import signal
@@ -34,10 +35,11 @@ import structlog
 
 from uploader.config import RunSettings
 from uploader.errors import JournalError
-from uploader.journal import Journal
+from uploader.journal import Journal, JournalLock
 from uploader.logs import LogFormat
 from uploader.manifest import TargetStatus
-from uploader.report import Report
+from uploader.openfiles import raise_soft_limit
+from uploader.report import Report, check_report_path
 
 log = structlog.get_logger(__name__)
 
@@ -74,12 +76,18 @@ def settings_from_json(values: dict[str, Any]) -> RunSettings:
 
 
 async def run_parts(settings: RunSettings, log_format: LogFormat) -> Report:
-    """Run `settings` in `settings.processes` child processes; their merged report."""
+    """Run `settings` in `settings.processes` child processes; their merged report.
+
+    Raises InvalidInputError before any work if the report could not be written.
+    """
+    check_report_path(settings.report)
+    raise_soft_limit()  # for the children too (inherited); each sizes itself to it
     report = Report(settings.report)
     try:
         with tempfile.TemporaryDirectory(prefix="uploader-") as work_dir:
             try:
-                await _run_children(settings, report, log_format, Path(work_dir))
+                with _locked(settings):
+                    await _run_children(settings, report, log_format, Path(work_dir))
             except (JournalError, OSError) as error:  # OSError: a process could not start
                 report.fatal = str(error)
                 log.error("cannot go on", error=str(error))
@@ -87,6 +95,14 @@ async def run_parts(settings: RunSettings, log_format: LogFormat) -> Report:
     finally:
         report.close()
     return report
+
+
+def _locked(settings: RunSettings) -> contextlib.AbstractContextManager[object]:
+    """The journal's lock, held here for every child: they run under it and take none
+    (`runner.run` with a `part_dir`). A dry run has no journal to lock."""
+    if settings.dry_run:
+        return contextlib.nullcontext()
+    return JournalLock(settings.journal_path())
 
 
 async def _run_children(
@@ -131,6 +147,7 @@ async def _run_children(
 
 
 def _merge(report: Report, children: list[_Child]) -> None:
+    log.info("processes ended", exit_codes=[c.process.returncode for c in children])
     for j, c in enumerate(children, start=1):
         if not report.add_part(c.part_dir):
             report.fatal = report.fatal or (

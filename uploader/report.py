@@ -1,14 +1,25 @@
 """Outcomes, the end-of-run summary, the JSON report and the exit code.
 
 Memory stays flat however long the manifest: per-version records are spooled to a
-temporary JSON Lines file as versions finish, and the report is assembled from it at the
-end; only counters live in memory.
+temporary JSON Lines file as versions end (whatever their outcome: a version never
+reached is recorded as pending), and the report is assembled from it at the end; only
+counters live in memory.
+
+Where the report goes (`check_report_path` before any work, `Report.write` at the end):
+a regular or new file is replaced atomically (a temporary file beside it, renamed over
+it); a symlink is followed and its target written; a FIFO or a device is written
+directly, as is `-` (stdout). A missing folder is an error, never created. A write that
+still fails at the end (a full disk) leaves no temporary file and is `write_error`: the
+run's exit code is then 3, a local failure like an unwritable journal.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -16,9 +27,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
-from uploader.errors import ExitCode
+from uploader.errors import ExitCode, InvalidInputError
+
+STDOUT: Final = Path("-")
 
 
 class AssetOutcome(StrEnum):
@@ -147,6 +160,7 @@ class Report:
         self.interrupted = False
         self.fatal: str | None = None
         self.unread = False  # the run ended before the manifest was read to its end
+        self.write_error: str | None = None  # the report could not be written (`write`)
         self._part_dir = part_dir
         # Two spools, one per list of the report, so that neither is held in memory.
         self._spools: dict[str, IO[str]] = {}
@@ -161,7 +175,7 @@ class Report:
         return f"<Report versions={dict(self.totals.versions)} assets={dict(self.totals.assets)}>"
 
     def add_version(self, record: VersionRecord) -> None:
-        """Count a finished version (any outcome) and spool its record."""
+        """Count a version (any outcome, `pending` included) and spool its record."""
         self.totals.versions[record.outcome.value] += 1
         for asset in record.assets:
             self.totals.assets[asset.outcome.value] += 1
@@ -179,10 +193,11 @@ class Report:
         return self._clock() - self.started_s  # type: ignore[no-any-return]
 
     def exit_code(self) -> ExitCode:
-        """0 all done; 1 some failed or invalid; 2 nothing valid; 3 fatal; 130 interrupted."""
+        """0 all done; 1 some failed or invalid; 2 nothing valid; 3 fatal, or the report
+        not written; 130 interrupted."""
         if self.interrupted:
             return ExitCode.INTERRUPTED
-        if self.fatal is not None:
+        if self.fatal is not None or self.write_error is not None:
             return ExitCode.CANNOT_START
         if self.totals.problems and not self.totals.versions.total():
             return ExitCode.BAD_INPUT  # nothing in the manifest could even be tried
@@ -232,17 +247,42 @@ class Report:
         self._parts.append(part_dir)
         return True
 
+    @property
+    def to_stdout(self) -> bool:
+        """The report goes to stdout (`--report -`): the summary should not."""
+        return self.path == STDOUT
+
     def write(self) -> None:
-        """Write the JSON report atomically (temp file + rename), streaming the spools."""
+        """Write the JSON report (streaming the spools) where `path` says, as the module
+        docstring describes; a failure is `write_error`, never an exception."""
         if self.path is None or not self._spools:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as out:
-            self._write_to(out)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(self.path)
+        try:
+            if self.to_stdout:
+                self._write_to(sys.stdout)
+                sys.stdout.flush()
+                return
+            target = self.path.resolve()  # a symlink's target is what we write
+            if _is_special(target):
+                with target.open("w", encoding="utf-8") as out:
+                    self._write_to(out)
+            else:
+                self._write_atomically(target)
+        except OSError as error:
+            self.write_error = f"cannot write the report {self.path}: {error.strerror or error}"
+
+    def _write_atomically(self, target: Path) -> None:
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            with tmp.open("w", encoding="utf-8") as out:
+                self._write_to(out)
+                out.flush()
+                os.fsync(out.fileno())
+            tmp.replace(target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
 
     def _write_to(self, out: IO[str]) -> None:
         head = {
@@ -288,6 +328,41 @@ def _size(n_bytes: int) -> str:
         if n_bytes >= scale:
             return f"{n_bytes / scale:.1f} {unit}"
     return f"{n_bytes} bytes"
+
+
+def check_report_path(path: Path | None) -> None:
+    """Before any work: raise InvalidInputError if the report could not be written there.
+
+    Checks without writing: a new file's folder must exist and take a file (a probe file,
+    removed at once); an existing file or device must open for writing (not truncated).
+    """
+    if path is None or path == STDOUT:
+        return
+    target = path.resolve()
+    try:
+        if target.is_dir():
+            raise InvalidInputError(f"--report {path}: is a folder")
+        if _is_special(target):
+            if not os.access(target, os.W_OK):  # opening a FIFO would wait for its reader
+                raise InvalidInputError(f"--report {path}: not writable")
+            return
+        if target.exists():
+            os.close(os.open(target, os.O_WRONLY | os.O_NONBLOCK))
+        if not target.parent.is_dir():
+            raise InvalidInputError(f"--report {path}: folder {target.parent} does not exist")
+        with tempfile.TemporaryFile(dir=target.parent):
+            pass  # the folder takes the temporary file that is renamed over the report
+    except OSError as error:
+        raise InvalidInputError(f"--report {path}: {error.strerror or error}") from error
+
+
+def _is_special(target: Path) -> bool:
+    """A FIFO, a device or a socket: written in place, never replaced by a file."""
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def _spool() -> IO[str]:

@@ -23,16 +23,17 @@ from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
 from uploader.config import LOCAL_CREDENTIALS, RunSettings
 from uploader.errors import FatalRemoteError, JournalError
 from uploader.hashing import Hasher
-from uploader.journal import Journal
+from uploader.journal import Journal, JournalLock
 from uploader.manifest import Problem, VersionSpec, count_entries, read_manifest
+from uploader.openfiles import SPARE_CONNECTIONS, fit_open_files
 from uploader.pipeline import Options, Pipeline, in_part, in_shard
 from uploader.progress import ProgressDisplay
 from uploader.remote import Remote
-from uploader.report import Report, Totals
+from uploader.report import Report, Totals, check_report_path
 from uploader.verify import Finding, Tally, Verifier
 
 log = structlog.get_logger(__name__)
-CONNECTIONS_BEYOND_UPLOADS = 8  # for the list, describe and finalize calls beside uploads
+CONNECTIONS_BEYOND_UPLOADS = SPARE_CONNECTIONS  # for list, describe and finalize calls
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -94,9 +95,15 @@ async def open_api(
     return CodeArtifact(client), scope or str(client.meta.endpoint_url)
 
 
-async def _open_journal(settings: RunSettings, stack: contextlib.AsyncExitStack) -> Journal | None:
+async def _open_journal(
+    settings: RunSettings, stack: contextlib.AsyncExitStack, *, lock: bool
+) -> Journal | None:
+    """The journal, locked for this run unless `lock` is False (a `--processes` child:
+    its parent holds the lock for all of them). Raises JournalError if another run has it."""
     if settings.dry_run:
         return None
+    if lock:
+        stack.enter_context(JournalLock(settings.journal_path()))
     return await stack.enter_async_context(Journal(settings.journal_path()))
 
 
@@ -117,19 +124,33 @@ async def run(
         part_dir: this process runs a share of a `--processes` run (parts.py): its
             report goes to this folder, for the parent to merge.
         on_listening: called once SIGINT and SIGTERM stop the run gracefully.
+
+    Raises InvalidInputError before any work if the report could not be written.
     """
     if settings.processes > 1:
         raise ValueError("a run of several processes is parts.run_parts's")
+    check_report_path(settings.report)
+    settings = fit_open_files(settings)
     report = Report(settings.report, part_dir=part_dir)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            await _run(settings, report, stack, sleep, console, on_listening=on_listening)
+            await _run(settings, report, stack, sleep, console, on_listening=on_listening,
+                       child=part_dir is not None)  # fmt: skip
         if part_dir is not None:
-            report.write_part()
+            _write_part(report)
         report.write()
     finally:
         report.close()
     return report
+
+
+def _write_part(report: Report) -> None:
+    """This share's counters for the parent; if they cannot be written (a full disk), the
+    parent reports this process as ended without a report."""
+    try:
+        report.write_part()
+    except OSError as error:
+        log.error("cannot write this process's share of the report", error=str(error))
 
 
 async def _run(
@@ -140,9 +161,10 @@ async def _run(
     console: Console | None,
     *,
     on_listening: Callable[[], None] | None = None,
+    child: bool = False,
 ) -> None:
     try:
-        journal = await _open_journal(settings, stack)
+        journal = await _open_journal(settings, stack, lock=not child)
         hasher = await stack.enter_async_context(
             Hasher(hash_threads=settings.hash_threads, cache=journal if settings.resume else None)
         )

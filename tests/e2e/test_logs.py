@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -16,7 +17,7 @@ from tests.conftest import DOMAIN, REGION, REPOSITORY, SECRET_KEY, start_emulato
 from tests.e2e.test_run import PKG, make_tree
 from uploader.emulator.faults import FaultPlan, Quotas
 from uploader.errors import ExitCode
-from uploader.logs import REDACTED, redact_secrets
+from uploader.logs import REDACTED, configure_logging, redact_secrets
 
 
 def test_events_are_json_bound_to_their_version_and_free_of_secrets(tmp_path: Path) -> None:
@@ -65,3 +66,16 @@ def test_redaction_drops_credential_like_keys() -> None:
     assert logs[0]["Authorization"] == REDACTED
     assert logs[0]["session_token"] == REDACTED
     assert logs[0]["package"] == "p"
+
+
+def test_json_logs_keep_non_ascii_as_is() -> None:
+    """A JSON log line writes `café` as UTF-8, not as a `\\u00e9` escape."""
+    stream = io.StringIO()
+    configure_logging("json", stream=stream)
+    try:
+        structlog.get_logger().info("version finalized", package="café")
+    finally:
+        structlog.reset_defaults()
+    line = stream.getvalue().strip()
+    assert '"package": "café"' in line
+    assert json.loads(line)["package"] == "café"

@@ -198,3 +198,17 @@ def test_each_part_gets_its_share_of_the_rates() -> None:
     third = RunSettings(manifest="m", rate_per_s=30.0, part=(2, 3)).rate_limits()
     for family in ("publish", "list", "write", "finalize"):
         assert third.rate_per_s(family) == whole.rate_per_s(family) / 3
+
+
+def test_children_exit_cleanly_and_write_only_json_logs(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Two processes: each child exits 0 (no abort at interpreter shutdown), stderr is JSON only."""
+    manifest = make_tree(tmp_path / "tree", versions=6, assets=1)
+    result = run_cli("run", str(manifest), "--endpoint-url", emulator.endpoint_url, *TARGET,
+                     "--rate", "1000", "--processes", "2", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == ExitCode.OK, result.stderr
+    assert "Fatal Python error" not in result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines()]  # JSON lines only
+    ended = [e for e in events if e["event"] == "processes ended"]
+    assert [e["exit_codes"] for e in ended] == [[0, 0]], result.stderr

@@ -228,8 +228,9 @@ def test_status_reports_the_journal(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=30, check=True,
     )  # fmt: skip
     summary = json.loads(result.stdout)
-    assert summary["versions"] == {"finalized": 3}
-    assert summary["assets"] == {"published": 6}
+    [repository] = summary["repositories"]
+    assert repository["versions"] == {"finalized": 3}
+    assert repository["assets"] == {"published": 6}
     assert summary["failed"] == []
 
 

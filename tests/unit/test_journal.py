@@ -130,3 +130,73 @@ async def test_reads_do_not_wait_for_another_writer(tmp_path: Path) -> None:
             other.execute("ROLLBACK")
             other.close()
     assert known is not None
+
+
+async def _state_after(journal: Journal, *steps: VersionState | None) -> VersionState:
+    """The version's journal state after `steps` (None: a rerun's start_version)."""
+    for step in steps:
+        if step is None:
+            await journal.start_version(KEY, "Published", {"a": ("0" * 64, 1)})
+        else:
+            await journal.version_done(KEY, step, "boom" if step is VersionState.FAILED else None)
+    known = await journal.lookup(KEY)
+    assert known is not None
+    return known.state
+
+
+async def test_a_rerun_that_skips_a_version_keeps_what_happened_first(tmp_path: Path) -> None:
+    """Finalized, then skipped (from the journal, or after a rerun's start found it done on the
+    service): still finalized; likewise unfinished; a failure in between is forgotten on a skip;
+    a version never seen done is recorded as skipped."""
+    F, U, S, X = (VersionState.FINALIZED, VersionState.UNFINISHED, VersionState.SKIPPED,
+                  VersionState.FAILED)  # fmt: skip
+    cases: list[tuple[list[VersionState | None], VersionState]] = [
+        ([None, F, S], F),
+        ([None, F, None, S], F),
+        ([None, U, None, S, None, S], U),
+        ([None, F, None, X], X),
+        ([None, F, None, X, None, S], F),
+        ([None, S], S),
+        ([None, S, None, F, None, S], F),
+        ([None, F, None], VersionState.PENDING),
+    ]
+    for i, (steps, expected) in enumerate(cases):
+        async with Journal(tmp_path / f"journal{i}.sqlite") as journal:
+            assert await _state_after(journal, *steps) is expected, steps
+
+
+async def test_a_schema_1_journal_is_upgraded_with_its_history(tmp_path: Path) -> None:
+    """A journal written by schema 1 opens; its finalized versions stay so when skipped."""
+    path = tmp_path / "journal.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO meta VALUES ('schema', '1');"
+            "CREATE TABLE versions (scope TEXT NOT NULL, namespace TEXT NOT NULL,"
+            " package TEXT NOT NULL, version TEXT NOT NULL, state TEXT NOT NULL,"
+            " target_status TEXT NOT NULL, error TEXT, updated_s REAL NOT NULL,"
+            " PRIMARY KEY (scope, namespace, package, version));"
+            "INSERT INTO versions VALUES ('scope', 'ns', 'pkg', '1.0', 'finalized', 'Published',"
+            " NULL, 0);"
+        )
+    old.close()
+    async with Journal(path) as journal:
+        assert await _state_after(journal, None, VersionState.SKIPPED) is VersionState.FINALIZED
+    assert _committed_rows(path, "SELECT value FROM meta WHERE key = 'schema'") == [("2",)]
+
+
+async def test_the_summary_counts_each_repository_apart(tmp_path: Path) -> None:
+    """Two scopes: each has its own counts, named by domain, repository and endpoint."""
+    one = VersionKey("https://a.example|dom||repo1", "ns", "pkg", "1")
+    two = VersionKey("local:/x|y|dom|111122223333|repo2", "ns", "pkg", "1")
+    async with Journal(tmp_path / "journal.sqlite") as journal:
+        for key, state in ((one, VersionState.FINALIZED), (two, VersionState.FAILED)):
+            await journal.start_version(key, "Published", {"a": ("0" * 64, 1)})
+            await journal.version_done(key, state, "boom" if state is VersionState.FAILED else None)
+        summary = await journal.summary()
+    assert [(r.name, r.versions, r.assets) for r in summary.repositories] == [
+        ("dom/repo1 at https://a.example", {"finalized": 1}, {"pending": 1}),
+        ("dom/repo2 (owner 111122223333) at local:/x|y", {"failed": 1}, {"pending": 1}),
+    ]
+    assert summary.to_json()["repositories"][1]["domain_owner"] == "111122223333"
+    assert [f.error for f in summary.failures] == ["boom"]
