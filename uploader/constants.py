@@ -42,3 +42,9 @@ LIST_ASSETS_RATE_PER_S: Final = 200.0  # ListPackageVersionAssets
 LIST_VERSIONS_RATE_PER_S: Final = 200.0  # ListPackageVersions
 GET_ASSET_RATE_PER_S: Final = 50.0  # GetPackageVersionAsset
 ACCOUNT_WRITE_RATE_PER_S: Final = 100.0  # "write requests from a single AWS account"
+
+# --- Our own bounds ----------------------------------------------------------------------
+# The lowest `--rate`: one publish every 100 s. Below it a run never ends in practice
+# (`--rate 1e-300` waits longer than the universe's age for its second publish), and the
+# throttler's sliding window cannot express it anyway. Not an AWS number: ours.
+MIN_RATE_PER_S: Final = 0.01
