@@ -233,7 +233,8 @@ class SettingOption(click.Option):
             if source is ParameterSource.ENVIRONMENT:
                 error.param_hint = f"{_envvar_used(self)} (environment)"
             elif source is ParameterSource.DEFAULT_MAP:
-                error.param_hint = f"{ctx.meta.get(CONFIG_META)}: {CONFIG_TABLE}.{self.name}"
+                key = self.name.replace("_", "-")
+                error.param_hint = f"{ctx.meta.get(CONFIG_META)}: {CONFIG_TABLE}.{key}"
             raise
 
 

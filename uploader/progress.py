@@ -8,7 +8,7 @@ upload nothing but the picture. Shown:
     hashed           1.2 GiB at 350.0 MiB/s
     versions            4/10
     assets             12/30 ━━━━━━━━━━━━                    40%  ETA 0:00:19
-                             10 published, 2 already_present, 0 failed
+                             10 published, 2 present, 0 failed
     publish     9.6 assets/s limit 7.2/s (of 10/s)  throttled 3  retries 5
 
 `verify` shows the versions checked instead (`checked`: its tally), and no publishes:
@@ -17,7 +17,7 @@ upload nothing but the picture. Shown:
     versions            4/10 3 match, 1 differ
     requests   2.0 checked/s throttled 0  retries 0  ETA 0:00:03
 
-Every row fits 80 columns for counts up to six digits (a terminal that wraps a row
+Every row fits 80 columns for counts up to six digits (five for retries) (a terminal that wraps a row
 breaks the redraw); rates are rounded to what a person reads.
 
 Rates are measured over the last `RATE_WINDOW_S` seconds. `Totals.assets` counts an
@@ -518,11 +518,15 @@ def _problems(state: ProgressState) -> str:
     return f"manifest problems {state.problems}" if state.problems else ""
 
 
+_OUTCOME_LABELS: Final = {  # short, so six-digit counts fit 80 columns
+    AssetOutcome.PUBLISHED: "published",
+    AssetOutcome.PRESENT: "present",
+    AssetOutcome.FAILED: "failed",
+}
+
+
 def _outcomes(state: ProgressState) -> str:
-    return ", ".join(
-        f"{state.assets.get(o, 0)} {o}"
-        for o in (AssetOutcome.PUBLISHED, AssetOutcome.PRESENT, AssetOutcome.FAILED)
-    )
+    return ", ".join(f"{state.assets.get(o, 0)} {label}" for o, label in _OUTCOME_LABELS.items())
 
 
 def _assets_bar(state: ProgressState) -> RenderableType:
