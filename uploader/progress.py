@@ -17,8 +17,8 @@ upload nothing but the picture. Shown:
     versions            4/10 3 match, 1 differ
     requests   2.0 checked/s throttled 0  retries 0  ETA 0:00:03
 
-Every row fits 80 columns for counts up to six digits (five for retries) (a terminal that wraps a row
-breaks the redraw); rates are rounded to what a person reads.
+Every row fits 80 columns for counts up to six digits (five for retries): a terminal
+that wraps a row breaks the redraw. Rates are rounded to what a person reads.
 
 Rates are measured over the last `RATE_WINDOW_S` seconds. `Totals.assets` counts an
 asset when its version ends, so the numbers move in steps of one version's assets.
