@@ -24,6 +24,7 @@ from uploader.config import (
     DEFAULT_LOCAL_DIR,
     MAX_PROCESSES,
     RunSettings,
+    check_endpoint_env,
     check_endpoint_url,
     load_config_file,
     parse_rate,
@@ -425,6 +426,8 @@ def _settings(manifest: str, params: dict[str, Any]) -> RunSettings:
         values["resume"] = not values.pop("no_resume")
     values = {k: v for k, v in values.items() if not (k in ("shard", "part") and v is None)}
     try:
+        if "endpoint_url" in values:  # a command that talks to the service
+            check_endpoint_env()
         return RunSettings(manifest=manifest, **values)
     except InvalidInputError as error:
         raise click.UsageError(str(error), ctx=click.get_current_context()) from None

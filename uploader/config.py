@@ -220,6 +220,19 @@ def check_endpoint_url(url: str) -> str:
     return url
 
 
+AWS_ENDPOINT_VARIABLES: Final = ("AWS_ENDPOINT_URL_CODEARTIFACT", "AWS_ENDPOINT_URL")
+
+
+def check_endpoint_env(env: Mapping[str, str] = os.environ) -> None:
+    """The AWS endpoint variables botocore reads obey `check_endpoint_url`'s rule too."""
+    for name in AWS_ENDPOINT_VARIABLES:
+        if value := env.get(name):
+            try:
+                check_endpoint_url(value)
+            except InvalidInputError as error:
+                raise InvalidInputError(str(error).replace("--endpoint-url", name, 1)) from None
+
+
 def load_config_file(path: Path, known: set[str]) -> dict[str, object]:
     """The `[run]` table of a TOML settings file, keys as parameter names.
 

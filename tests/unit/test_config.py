@@ -290,3 +290,12 @@ def test_rate_below_the_bound_is_refused_in_code_too() -> None:
         RunSettings(manifest="m", rate_per_s=1e-300)
     with pytest.raises(InvalidInputError, match="user name"):
         RunSettings(manifest="m", endpoint_url="http://a:b@host")
+
+
+def test_aws_endpoint_variables_with_a_password_are_refused() -> None:
+    """AWS_ENDPOINT_URL_CODEARTIFACT=http://u:p@host is exit 2 naming it, the password unsaid."""
+    env = {"AWS_ENDPOINT_URL_CODEARTIFACT": "http://u:s3cret@127.0.0.1:9"}
+    result = CliRunner().invoke(main, ["config", "show"], env=env)
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "AWS_ENDPOINT_URL_CODEARTIFACT: must not hold a user name" in result.output
+    assert "s3cret" not in result.output
