@@ -522,8 +522,14 @@ def verify(manifest: str, **params: Any) -> None:
     settings = _settings(manifest, params)
     findings: list[dict[str, str]] = []
 
+    # Both on one terminal: print findings above the live display, not through it.
+    above = console if console is not None and sys.stdout.isatty() else None
+
     def on_finding(finding: Finding) -> None:
-        click.echo(str(finding))
+        if above is not None:
+            above.print(str(finding), highlight=False, soft_wrap=True, markup=False)
+        else:
+            click.echo(str(finding))
         if settings.report is not None:
             findings.append(finding.to_json())
 
