@@ -12,15 +12,20 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import click
 from click.core import ParameterSource
 
 from uploader import __version__
+from uploader import constants as c
 from uploader.config import (
+    CONFIG_TABLE,
     DEFAULT_LOCAL_DIR,
+    MAX_PROCESSES,
     RunSettings,
+    check_endpoint_env,
+    check_endpoint_url,
     load_config_file,
     parse_rate,
     parse_shard,
@@ -30,12 +35,45 @@ from uploader.logs import LogFormat, configure_logging
 from uploader.manifest import TargetStatus
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from uploader.emulator import Emulator
 
 FC = TypeVar("FC", bound=Callable[..., Any])
+# A reader that went away (`uploader verify ... | head -2`): end as a process killed by
+# SIGPIPE would, 128 + 13, which is what shells report for `yes | head -1` too.
+EXIT_BROKEN_PIPE: Final = 128 + signal.SIGPIPE
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Uploader(click.Group):
+    """The command group; a closed stdout ends any command quietly (no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a broken pipe, bare or from inside a task group, exits quietly."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _closed_stdout()
+        except BaseExceptionGroup as group:
+            rest = group.subgroup(
+                lambda e: not isinstance(e, (BrokenPipeError, BaseExceptionGroup))
+            )
+            if rest is not None or group.subgroup(BrokenPipeError) is None:
+                raise
+            _closed_stdout()
+
+
+def _closed_stdout() -> NoReturn:
+    """Exit for a reader that closed stdout, as Python's docs on SIGPIPE recommend.
+
+    stdout now points at /dev/null, so the interpreter's last flush cannot fail again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_BROKEN_PIPE)
+
+
+@click.group(cls=_Uploader, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="uploader")
 def main() -> None:
     """Bulk uploader for AWS CodeArtifact generic packages."""
@@ -176,32 +214,102 @@ async def _serve(server: Emulator) -> int:
     return ExitCode.OK
 
 
+# --- settings: one table of options, shared by every command that reads a manifest -----
+
+
+class SettingOption(click.Option):
+    """A click option whose bad value names where it came from: flag, variable or file.
+
+    click reports a bad `UPLOADER_WORKERS=abc` as `Invalid value for '--workers'`; a user
+    who never typed `--workers` then looks in the wrong place.
+    """
+
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        """Convert and check the value; a failure names its source."""
+        try:
+            return super().process_value(ctx, value)
+        except click.BadParameter as error:
+            assert self.name is not None
+            source = ctx.get_parameter_source(self.name)
+            if source is ParameterSource.ENVIRONMENT:
+                error.param_hint = f"{_envvar_used(self)} (environment)"
+            elif source is ParameterSource.DEFAULT_MAP:
+                key = self.name.replace("_", "-")
+                error.param_hint = f"{ctx.meta.get(CONFIG_META)}: {CONFIG_TABLE}.{key}"
+            raise
+
+
+def _envvar_used(option: click.Option) -> str:
+    """The environment variable an option's value was read from."""
+    names = [option.envvar] if isinstance(option.envvar, str) else list(option.envvar or ())
+    return next((name for name in names if os.environ.get(name)), names[0] if names else "")
+
+
+class _ParsedBy(click.ParamType[Any]):
+    """A click type from one of config.py's parsers (InvalidInputError -> usage error).
+
+    Values from the config file may already be numbers (`rate = 20`), or already parsed
+    (a default); both are handled, so flags, variables and the file share one check.
+    """
+
+    def __init__(self, name: str, flag: str, parse: Callable[[str], Any]) -> None:
+        self.name = name
+        self._flag = flag
+        self._parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse `value`, or fail with the parser's message (without the flag's name)."""
+        if isinstance(value, tuple):
+            return value
+        try:
+            return self._parse(str(value))
+        except InvalidInputError as error:
+            self.fail(str(error).removeprefix(self._flag).lstrip(": "), param, ctx)
+
+
+RATE = _ParsedBy("rate", "--rate", parse_rate)
+SHARD = _ParsedBy("shard", "--shard", parse_shard)
+PART = _ParsedBy("part", "--part", lambda text: parse_shard(text, env={}))
+ENDPOINT_URL = _ParsedBy("url", "--endpoint-url", check_endpoint_url)
+CONFIG_META = "uploader.config"
+
+
 def _option(*decls: str, **kwargs: Any) -> Callable[[FC], FC]:
-    """A click option that also reads `UPLOADER_<NAME>` from the environment."""
+    """A setting: a click option that also reads `UPLOADER_<NAME>` and the config file."""
     name = next(d for d in decls if d.startswith("--")).split("/")[0]
     kwargs.setdefault("envvar", "UPLOADER_" + name[2:].replace("-", "_").upper())
     kwargs.setdefault("show_default", "default" in kwargs and kwargs["default"] is not None)
+    kwargs.setdefault("cls", SettingOption)
     return click.option(*decls, **kwargs)
 
 
 def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
-    """`--config FILE` (eager): its section for this command becomes the defaults."""
+    """`--config FILE` (eager): its `[run]` table gives this command's defaults.
+
+    Every command reads the same table: a key this command does not take is left to the
+    others; a key no command takes is an error.
+    """
     if value is None:
         return
-    assert ctx.command.name is not None
-    names = {
-        p.name
-        for p in ctx.command.params
-        if p.name and isinstance(p, click.Option) and not p.hidden
-    }
     try:
-        ctx.default_map = load_config_file(value, ctx.command.name, names)
-        ctx.meta["uploader.config"] = value
+        values = load_config_file(value, _setting_names(run))
     except InvalidInputError as error:
         raise click.BadParameter(str(error), ctx=ctx, param_hint="--config") from None
+    names = _setting_names(ctx.command)
+    ctx.default_map = {key: v for key, v in values.items() if key in names}
+    ctx.meta[CONFIG_META] = value
 
 
-def _options(options: list[Callable[[FC], FC]]) -> Callable[[FC], FC]:
+def _setting_names(command: click.Command) -> set[str]:
+    """The settings of a command, as the config file names them."""
+    return {
+        p.name
+        for p in command.params
+        if p.name and isinstance(p, SettingOption) and not p.hidden and p.name != "config"
+    }
+
+
+def _options(*options: Callable[[FC], FC]) -> Callable[[FC], FC]:
     def decorate(command: FC) -> FC:
         for option in reversed(options):
             command = option(command)
@@ -213,42 +321,79 @@ def _options(options: list[Callable[[FC], FC]]) -> Callable[[FC], FC]:
 _CONFIG = _option(
     "--config", type=click.Path(dir_okay=False, exists=True, path_type=Path), is_eager=True,
     expose_value=False, callback=_load_config,
-    help="TOML settings file (its [run] table); flags and UPLOADER_* variables win over it.",
+    help="TOML settings file (its [run] table, shared by every command); flags and UPLOADER_* "
+         "variables win over it.",
 )  # fmt: skip
 
-_TARGET = _options([
+# What a manifest's entries inherit, and which of them this process takes.
+_MANIFEST = _options(
+    _CONFIG,
     _option("--domain", help="Default domain of entries."),
     _option("--domain-owner", metavar="ACCOUNT", help="Account owning the domain (12 digits)."),
     _option("--repository", help="Default repository of entries."),
     _option("--namespace", help="Default namespace of entries."),
-    _option("--region", help="AWS region (default: the AWS configuration's)."),
-    _option("--profile", help="AWS named profile."),
-    _option("--endpoint-url",
-            help="Another endpoint, e.g. an emulator (AWS_ENDPOINT_URL_CODEARTIFACT works too)."),
-    _option("--local", is_flag=True, help="Start the embedded emulator and upload to it."),
-    _option("--local-dir", type=click.Path(file_okay=False, path_type=Path),
-            default=str(DEFAULT_LOCAL_DIR), help="Where --local keeps the emulator's data."),
-    _option("--allow-outside", is_flag=True,
-            help="Let asset paths resolve outside the manifest's folder."),
-])  # fmt: skip
-
-_RUN = _options([
     _option("--status", type=click.Choice([s.value for s in TargetStatus]),
             help="Default final status of versions (Published unless the manifest says)."),
-    _option("--workers", type=click.IntRange(min=1), default=8,
-            help="Versions in flight at once."),
+    _option("--allow-outside", is_flag=True,
+            help="Let asset paths resolve outside the manifest's folder."),
+    _option("--shard", type=SHARD, metavar="K/N|auto",
+            help="Take the K-th of N shares of the packages (for parallel jobs)."),
+)  # fmt: skip
+
+
+def _endpoint(local_help: str) -> Callable[[FC], FC]:
+    """Where the service is; `local_help` says what this command does with `--local`."""
+    return _options(
+        _option("--region", envvar=["UPLOADER_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"],
+                help="AWS region (also AWS_REGION, then AWS_DEFAULT_REGION; default: the "
+                     "profile's)."),
+        _option("--profile", help="AWS named profile."),
+        _option("--endpoint-url", type=ENDPOINT_URL,
+                help="Another endpoint, e.g. an emulator (AWS_ENDPOINT_URL_CODEARTIFACT works "
+                     "too)."),
+        _option("--local", is_flag=True, help=local_help),
+        _option("--local-dir", type=click.Path(file_okay=False, path_type=Path),
+                default=str(DEFAULT_LOCAL_DIR), help="Where --local keeps the emulator's data."),
+    )  # fmt: skip
+
+
+def _work(workers_help: str, report_help: str) -> Callable[[FC], FC]:
+    """How hard to work, and what to show: the options `run` and `verify` share."""
+    return _options(
+        _option("--workers", type=click.IntRange(min=1), default=8, help=workers_help),
+        _option("--hash-threads", type=click.IntRange(min=1), default=2,
+                help="Threads hashing files."),
+        _option("--max-attempts", type=click.IntRange(min=1), default=8,
+                help="Attempts per request, the first included."),
+        _option("--max-retry-after", type=click.FloatRange(min=0, min_open=True),
+                default=60.0, metavar="SECONDS",
+                help="Longest wait a server's Retry-After can impose; past it we wait this "
+                     "long and count the attempt."),
+        _option("--report", type=click.Path(dir_okay=False, path_type=Path), help=report_help),
+        _option("--log-format", type=click.Choice(["auto", "console", "json"]), default="auto",
+                help="Log lines for people or for machines (auto: console on a terminal)."),
+        _option("--no-progress", is_flag=True,
+                help="No progress display (there is none anyway when stderr is not a "
+                     "terminal)."),
+    )  # fmt: skip
+
+
+_JOURNAL = _option(
+    "--journal", type=click.Path(dir_okay=False, path_type=Path),
+    help="Resume journal (default: .uploader/journal.sqlite beside the manifest).",
+)  # fmt: skip
+
+_RUN = _options(
+    _MANIFEST,
+    _endpoint("Start the embedded emulator and upload to it."),
+    _work("Versions in flight at once.", "Write a JSON report here."),
     _option("--max-uploads", type=click.IntRange(min=1), default=16,
             help="Asset uploads in flight at once."),
-    _option("--hash-threads", type=click.IntRange(min=1), default=2, help="Threads hashing files."),
-    _option("--rate", metavar="REQ_PER_S|auto",
-            help="Publish rate (default: AWS's quota, 10/s); `auto` adapts to throttling."),
-    _option("--max-attempts", type=click.IntRange(min=1), default=8,
-            help="Attempts per request, the first included."),
-    _option("--report", type=click.Path(dir_okay=False, path_type=Path),
-            help="Write a JSON report here."),
+    _option("--rate", type=RATE, metavar="REQ_PER_S|auto",
+            help=f"Publish rate (default: AWS's quota, 10/s; at least {c.MIN_RATE_PER_S:g}); "
+                 "`auto` adapts to throttling."),
     _option("--dry-run", is_flag=True, help="Validate and hash; send nothing."),
-    _option("--journal", type=click.Path(dir_okay=False, path_type=Path),
-            help="Resume journal (default: .uploader/journal.sqlite beside the manifest)."),
+    _JOURNAL,
     _option("--no-resume", is_flag=True,
             help="Trust nothing the journal remembers: ask the service about every version "
                  "and hash every file again (the journal is still written)."),
@@ -257,60 +402,57 @@ _RUN = _options([
                  "(unchanged files are not hashed again)."),
     _option("--drain-timeout", type=click.FloatRange(min=0), default=30.0,
             help="After SIGINT/SIGTERM, seconds requests in flight may take."),
-    _option("--shard", metavar="K/N",
-            help="Take the K-th of N shares of the packages (for parallel jobs)."),
-    _option("--processes", type=click.IntRange(min=1), default=1,
+    _option("--processes", type=click.IntRange(1, MAX_PROCESSES), default=1,
             help="Processes sharing the run, each with its own connections, and 1/N of the "
                  "rates (for endpoints that allow more than one process can send)."),
-    click.option("--part", metavar="J/M", hidden=True,
+    click.option("--part", type=PART, metavar="J/M", hidden=True,
                  help="This process's share of a --processes run (set by the parent)."),
-    _option("--log-format", type=click.Choice(["auto", "console", "json"]), default="auto",
-            help="Log lines for people or for machines (auto: console on a terminal)."),
-    _option("--no-progress", is_flag=True,
-            help="No progress display (there is none anyway when stderr is not a terminal)."),
-])  # fmt: skip
+)  # fmt: skip
+
+_NOT_SETTINGS: Final = ("log_format", "no_progress")
+_RENAMED: Final = {"drain_timeout": "drain_timeout_s", "max_retry_after": "max_retry_after_s"}
 
 
-def _run_settings(manifest: str, params: dict[str, Any]) -> RunSettings:
-    """The typed settings from click's parameters (flags < env < config < defaults)."""
-    values = dict(params)
-    rate = values.pop("rate")
-    shard = values.pop("shard")
-    part = values.pop("part")
-    status = values.pop("status")
-    values.pop("log_format", None)
-    values.pop("no_progress", None)
-    rate_per_s, rate_auto = parse_rate(rate) if rate is not None else (None, False)
-    return RunSettings(
-        manifest=manifest,
-        rate_per_s=rate_per_s,
-        rate_auto=rate_auto,
-        shard=parse_shard(shard) if shard else (1, 1),
-        part=parse_shard(part, env={}) if part else (1, 1),
-        status=TargetStatus(status) if status else None,
-        resume=not values.pop("no_resume"),
-        drain_timeout_s=values.pop("drain_timeout"),
-        **values,
-    )
+def _settings(manifest: str, params: dict[str, Any]) -> RunSettings:
+    """The typed settings from any command's parameters (flags < env < config < defaults).
+
+    Each command passes the options it has; the rest keep RunSettings's defaults. Checks
+    across settings (RunSettings) are usage errors too, the same for every command.
+    """
+    values = {_RENAMED.get(k, k): v for k, v in params.items() if k not in _NOT_SETTINGS}
+    if (rate := values.pop("rate", None)) is not None:
+        values["rate_per_s"], values["rate_auto"] = rate
+    if (status := values.pop("status", None)) is not None:
+        values["status"] = TargetStatus(status)
+    if "no_resume" in values:
+        values["resume"] = not values.pop("no_resume")
+    values = {k: v for k, v in values.items() if not (k in ("shard", "part") and v is None)}
+    try:
+        if "endpoint_url" in values:  # a command that talks to the service
+            check_endpoint_env()
+        return RunSettings(manifest=manifest, **values)
+    except InvalidInputError as error:
+        raise click.UsageError(str(error), ctx=click.get_current_context()) from None
+
+
+def _progress_console(no_progress: bool, log_format: LogFormat) -> Console | None:
+    """A console to draw progress on (stderr, a terminal), or None; logs go through it."""
+    from uploader.progress import log_stream, progress_console, progress_enabled
+
+    console = None
+    if progress_enabled(no_progress, sys.stderr) and log_format != "json":
+        console = progress_console()
+    configure_logging(log_format, stream=log_stream(console) if console else None)
+    return console
 
 
 @main.command()
 @click.argument("manifest")
-@_CONFIG
-@_TARGET
 @_RUN
 def run(manifest: str, **params: Any) -> None:
     """Upload every package version a MANIFEST lists (`-` reads JSON Lines from stdin)."""
-    from uploader.progress import log_stream, progress_console, progress_enabled
-
-    console = None
-    if progress_enabled(params["no_progress"], sys.stderr) and params["log_format"] != "json":
-        console = progress_console()
-    configure_logging(params["log_format"], stream=log_stream(console) if console else None)
-    try:
-        settings = _run_settings(manifest, params)
-    except InvalidInputError as error:
-        raise click.UsageError(str(error)) from None
+    console = _progress_console(params["no_progress"], params["log_format"])
+    settings = _settings(manifest, params)
     try:
         if settings.processes > 1:
             from uploader import parts  # not the runner: the parent only starts the others
@@ -372,23 +514,15 @@ def run_part(part_dir: Path, log_format: LogFormat) -> None:
 
 @main.command()
 @click.argument("manifest")
-@_CONFIG
-@_TARGET
-@_options([
-    _option("--workers", type=click.IntRange(min=1), default=8, help="Versions checked at once."),
-    _option("--hash-threads", type=click.IntRange(min=1), default=2, help="Threads hashing files."),
-    _option("--max-attempts", type=click.IntRange(min=1), default=8,
-            help="Attempts per request, the first included."),
-    _option("--report", type=click.Path(dir_okay=False, path_type=Path),
-            help="Write the differences here as JSON."),
-    _option("--log-format", type=click.Choice(["auto", "console", "json"]), default="auto",
-            help="Log lines for people or for machines (auto: console on a terminal)."),
-])  # fmt: skip
-def verify(manifest: str, report: Path | None, log_format: LogFormat, **params: Any) -> None:
+@_MANIFEST
+@_endpoint("Check against the embedded emulator's data (as `run --local` left it).")
+@_work("Versions checked at once.", "Write the differences here as JSON.")
+def verify(manifest: str, **params: Any) -> None:
     """Compare the service's assets with a MANIFEST's local files (exit 1 on any difference).
 
     Missing versions or assets, extra assets, different SHA-256s and wrong statuses are
-    listed one per line on stdout; nothing is written to the service.
+    listed one per line on stdout; nothing is written to the service. Takes the same
+    settings as `run` (flags, UPLOADER_* variables, the config file's [run] table).
     """
     import json
 
@@ -396,26 +530,35 @@ def verify(manifest: str, report: Path | None, log_format: LogFormat, **params: 
     from uploader.errors import FatalRemoteError
     from uploader.verify import Finding
 
-    configure_logging(log_format)
-    settings = RunSettings(manifest=manifest, **params)
+    console = _progress_console(params["no_progress"], params["log_format"])
+    settings = _settings(manifest, params)
     findings: list[dict[str, str]] = []
 
+    # Both on one terminal: print findings above the live display, not through it.
+    above = console if console is not None and sys.stdout.isatty() else None
+
     def on_finding(finding: Finding) -> None:
-        click.echo(str(finding))
-        if report is not None:
+        if above is not None:
+            above.print(str(finding), highlight=False, soft_wrap=True, markup=False)
+        else:
+            click.echo(str(finding))
+        if settings.report is not None:
             findings.append(finding.to_json())
 
     def on_problem(problem: object) -> None:
         click.echo(str(problem), err=True)
 
     try:
-        tally = asyncio.run(runner.verify(settings, on_finding=on_finding, on_problem=on_problem))
+        tally = asyncio.run(
+            runner.verify(settings, on_finding=on_finding, on_problem=on_problem, console=console)
+        )
     except FatalRemoteError as error:
         click.echo(f"cannot verify: {error}", err=True)
         sys.exit(ExitCode.CANNOT_START)
     click.echo(tally.summary())
-    if report is not None:
-        report.write_text(json.dumps({"summary": tally.summary(), "differences": findings}) + "\n")
+    if settings.report is not None:
+        document = {"summary": tally.summary(), "differences": findings}
+        settings.report.write_text(json.dumps(document) + "\n")
     if tally.problems and not tally.versions:
         sys.exit(ExitCode.BAD_INPUT)
     sys.exit(ExitCode.SOME_FAILED if tally.findings or tally.problems else ExitCode.OK)
@@ -423,14 +566,18 @@ def verify(manifest: str, report: Path | None, log_format: LogFormat, **params: 
 
 @main.command()
 @click.argument("manifest")
-@click.option("--allow-outside", is_flag=True,
-              help="Let asset paths resolve outside the manifest's folder.")  # fmt: skip
-def validate(manifest: str, allow_outside: bool) -> None:
-    """Check a MANIFEST without uploading: every problem, one line each (exit 2 if any)."""
-    from uploader.manifest import Problem, read_manifest
+@_MANIFEST
+def validate(manifest: str, **params: Any) -> None:
+    """Check a MANIFEST without uploading: every problem, one line each (exit 2 if any).
+
+    Entries inherit the same defaults as with `run` (--domain, --repository, ... from
+    flags, UPLOADER_* variables or the config file's [run] table).
+    """
+    from uploader.manifest import Problem
+    from uploader.runner import manifest_entries
 
     problems = versions = assets = 0
-    for entry in read_manifest(manifest, allow_outside=allow_outside):
+    for entry in manifest_entries(_settings(manifest, params)):
         if isinstance(entry, Problem):
             problems += 1
             click.echo(str(entry), err=True)
@@ -446,22 +593,21 @@ def validate(manifest: str, allow_outside: bool) -> None:
 
 @main.command()
 @click.argument("manifest", required=False)
-@click.option(
-    "--journal",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="UPLOADER_JOURNAL",
-    help="The journal to read (default: the one beside MANIFEST, or ./.uploader/journal.sqlite).",
-)
+@_MANIFEST
+@_JOURNAL
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")  # fmt: skip
-def status(manifest: str | None, journal: Path | None, as_json: bool) -> None:
-    """What the resume journal says: versions and assets done, pending, failed."""
+def status(manifest: str | None, as_json: bool, **params: Any) -> None:
+    """What the resume journal says: versions and assets done, pending, failed.
+
+    The journal is the one beside MANIFEST (or ./.uploader/journal.sqlite), unless
+    --journal (UPLOADER_JOURNAL, the config file's `journal`) names another.
+    """
     import json
 
-    from uploader.config import RunSettings
     from uploader.errors import JournalError
     from uploader.journal import Journal
 
-    path = journal or RunSettings(manifest=manifest or "-").journal_path()
+    path = _settings(manifest or "-", params).journal_path()
     if not path.exists():
         click.echo(f"no journal at {path}", err=True)
         sys.exit(ExitCode.BAD_INPUT)
@@ -492,39 +638,51 @@ def status(manifest: str | None, journal: Path | None, as_json: bool) -> None:
 
 @main.group()
 def config() -> None:
-    """Inspect the settings `uploader run` would use."""
+    """Inspect the settings the commands would use."""
 
 
-@config.command("show", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def config_show(args: tuple[str, ...]) -> None:
-    """Print the effective settings of `uploader run [OPTIONS]`, each with its source.
+@config.command("show")
+@click.argument("manifest", required=False)
+@_RUN
+def config_show(manifest: str | None, **params: Any) -> None:
+    """Print the effective settings of `uploader run [MANIFEST] [OPTIONS]`, with sources.
 
     Sources, lowest first: default < config file (--config, UPLOADER_CONFIG) <
-    environment (UPLOADER_*) < flag.
+    environment (UPLOADER_*) < flag. The values are checked as `run` checks them; with
+    a MANIFEST, the journal's path is shown too.
     """
-    assert isinstance(run, click.Command)
-    with run.make_context("run", ["-", *args]) as ctx:
-        config_file = ctx.meta.get("uploader.config")
-        for param in run.params:
-            if (
-                not isinstance(param, click.Option)
-                or param.hidden
-                or param.name in (None, "config")
-            ):
-                continue
-            source = ctx.get_parameter_source(param.name)
-            where = {
-                ParameterSource.DEFAULT_MAP: f"config {config_file}",
-                ParameterSource.ENVIRONMENT: f"env {param.envvar}",
-                ParameterSource.COMMANDLINE: "flag",
-            }.get(source, "default") if source else "default"  # fmt: skip
+    ctx = click.get_current_context()
+    settings = _settings(manifest or "MANIFEST", params)
+    for param in ctx.command.params:
+        if isinstance(param, SettingOption) and not param.hidden and param.name != "config":
+            assert param.name is not None
             value = ctx.params.get(param.name)
-            click.echo(f"{param.name:<14} = {_shown(value):<30} {where}")
+            click.echo(f"{param.name:<15} = {_shown(value):<30} {_source(ctx, param)}")
+    if manifest is not None:
+        where = "beside the manifest" if params.get("journal") is None else "--journal"
+        click.echo(f"{'journal_path':<15} = {settings.journal_path()!s:<30} {where}")
+
+
+def _source(ctx: click.Context, param: click.Option) -> str:
+    assert param.name is not None
+    source = ctx.get_parameter_source(param.name)
+    if source is ParameterSource.DEFAULT_MAP:
+        return f"config {ctx.meta.get(CONFIG_META)}"
+    if source is ParameterSource.ENVIRONMENT:
+        return f"env {_envvar_used(param)}"
+    return "flag" if source is ParameterSource.COMMANDLINE else "default"
 
 
 def _shown(value: object) -> str:
-    return "-" if value is None else str(value)
+    """A setting as a user would write it: `2/8` for a share, `auto` for an adaptive rate."""
+    if value is None:
+        return "-"
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], bool):
+        rate_per_s, auto = value
+        return "auto" if auto else f"{rate_per_s:g}"
+    if isinstance(value, tuple):
+        return "/".join(str(v) for v in value)
+    return str(value)
 
 
 @main.command()

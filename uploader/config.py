@@ -1,18 +1,26 @@
 """Run settings: one typed object, validated in one place.
 
 The command line builds it (click reads flags, then `UPLOADER_*` environment variables,
-then defaults); AWS settings come the AWS ways (profile, env, container role,
-`AWS_ENDPOINT_URL_CODEARTIFACT`) and are only passed through when given.
+then the config file's `[run]` table, then defaults); AWS settings come the AWS ways
+(profile, env, container role, `AWS_ENDPOINT_URL_CODEARTIFACT`) and are only passed
+through when given. Every command reads the same `[run]` table: a key a command does
+not use is ignored by it, a key no command knows is an error.
+
+The parsers here (`parse_rate`, `parse_shard`, `check_endpoint_url`) are the one place a
+value is checked: the click types of cli.py call them for flags, variables and the file
+alike, and `RunSettings` checks its fields again for settings built in code.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 from uploader import constants as c
 from uploader.errors import InvalidInputError
@@ -24,6 +32,7 @@ AUTO_CEILING_PER_S: Final = c.ACCOUNT_WRITE_RATE_PER_S
 MAX_PROCESSES: Final = 64
 AUTO_STEP_PER_S: Final = 1.0  # publishes/s added per second of success under --rate auto
 LOCAL_CREDENTIALS: Final = ("local", "local")  # the embedded emulator accepts any signer
+CONFIG_TABLE: Final = "run"  # the one table of a config file every command reads
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,10 @@ class RunSettings:
         reconcile: ask the service about every version, even those the journal says are
             done (`--reconcile`); the hash cache still spares unchanged files.
         drain_timeout_s: after a stop signal, how long requests in flight may take.
+        reconcile: ask the service about every version, even those the journal says
+            are done (the journal is a hint; the service is the truth).
+        max_retry_after_s: the longest wait a server's Retry-After can impose; past it
+            the wait is this long and the attempt counts.
     """
 
     manifest: str
@@ -76,6 +89,7 @@ class RunSettings:
     resume: bool = True
     reconcile: bool = False
     drain_timeout_s: float = 30.0
+    max_retry_after_s: float = 60.0
 
     def __post_init__(self) -> None:
         for name in ("workers", "max_uploads", "hash_threads", "max_attempts", "processes"):
@@ -93,6 +107,12 @@ class RunSettings:
             )
         if not self.drain_timeout_s >= 0:
             raise InvalidInputError("--drain-timeout must be 0 or more seconds")
+        if not 0 < self.max_retry_after_s < float("inf"):
+            raise InvalidInputError("--max-retry-after must be more than 0 seconds")
+        if self.rate_per_s is not None:
+            check_rate(self.rate_per_s, str(self.rate_per_s))
+        if self.endpoint_url is not None:
+            check_endpoint_url(self.endpoint_url)
 
     def journal_path(self) -> Path:
         """Where the journal lives."""
@@ -170,29 +190,79 @@ def parse_rate(text: str) -> tuple[float | None, bool]:
         rate = float(text)
     except ValueError:
         rate = -1.0
-    if not 0 < rate < float("inf"):
-        raise InvalidInputError(f"--rate {text!r}: expected requests per second (> 0) or auto")
-    return rate, False
+    return check_rate(rate, text), False
 
 
-def load_config_file(path: Path, section: str, known: set[str]) -> dict[str, object]:
-    """The `[section]` table of a TOML settings file, keys as parameter names.
+def check_rate(rate_per_s: float, text: str) -> float:
+    """A publish rate within bounds: at least `MIN_RATE_PER_S`, finite."""
+    if not c.MIN_RATE_PER_S <= rate_per_s < float("inf"):
+        raise InvalidInputError(
+            f"--rate {text!r}: expected requests per second (at least {c.MIN_RATE_PER_S:g}) or auto"
+        )
+    return rate_per_s
 
-    Keys may use dashes or underscores (`max-uploads`, `max_uploads`). An unknown key is
-    an InvalidInputError naming the file and the key, so a typo never goes unnoticed.
+
+def check_endpoint_url(url: str) -> str:
+    """An endpoint URL without a user name or password; InvalidInputError otherwise.
+
+    SigV4 signs every request, so userinfo cannot authenticate anything (aiohttp refuses
+    it beside an Authorization header); refusing it early also keeps a password out of
+    every message and log. The error never repeats the URL.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise InvalidInputError("--endpoint-url: not a URL") from None
+    if "@" in parts.netloc:
+        raise InvalidInputError(
+            "--endpoint-url: must not hold a user name or password (user:pass@): requests"
+            " are signed with AWS credentials, which come the AWS ways"
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInputError("--endpoint-url: expected http://HOST[:PORT] or https://...")
+    return url
+
+
+AWS_ENDPOINT_VARIABLES: Final = ("AWS_ENDPOINT_URL_CODEARTIFACT", "AWS_ENDPOINT_URL")
+
+
+def check_endpoint_env(env: Mapping[str, str] = os.environ) -> None:
+    """The AWS endpoint variables botocore reads obey `check_endpoint_url`'s rule too."""
+    for name in AWS_ENDPOINT_VARIABLES:
+        if value := env.get(name):
+            try:
+                check_endpoint_url(value)
+            except InvalidInputError as error:
+                raise InvalidInputError(str(error).replace("--endpoint-url", name, 1)) from None
+
+
+def load_config_file(path: Path, known: set[str]) -> dict[str, object]:
+    """The `[run]` table of a TOML settings file, keys as parameter names.
+
+    Keys may use dashes or underscores (`max-uploads`, `max_uploads`). A key outside
+    `known` (every setting of any command) is an InvalidInputError naming the file and
+    the key, with the closest known key, so a typo never goes unnoticed.
     """
     try:
         with path.open("rb") as stream:
             data = tomllib.load(stream)
     except OSError as error:
         raise InvalidInputError(f"{path}: cannot read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise InvalidInputError(f"{path}: not valid TOML: not UTF-8 (byte {error.start})") from None
     except tomllib.TOMLDecodeError as error:
         raise InvalidInputError(f"{path}: not valid TOML: {error}") from None
-    table = data.get(section, {})
+    table = data.get(CONFIG_TABLE, {})
     if not isinstance(table, dict):
-        raise InvalidInputError(f"{path}: [{section}] must be a table")
+        raise InvalidInputError(f"{path}: [{CONFIG_TABLE}] must be a table")
     values = {key.replace("-", "_"): value for key, value in table.items()}
     for key in values:
         if key not in known:
-            raise InvalidInputError(f"{path}: {section}.{key}: unknown setting")
+            raise InvalidInputError(f"{path}: {CONFIG_TABLE}.{key}: {_unknown(key, known)}")
     return values
+
+
+def _unknown(key: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f" (did you mean {close[0].replace('_', '-')!r}?)" if close else ""
+    return "unknown setting" + hint

@@ -54,7 +54,7 @@ from uploader.journal import AssetState, Journal, JournalVersion, VersionKey, Ve
 from uploader.limits import Family
 from uploader.manifest import AssetSpec, Problem, TargetStatus, VersionSpec, batches
 from uploader.plan import UNFINISHED, Plan, different_content, plan_version
-from uploader.remote import Remote
+from uploader.remote import Remote, shared_task
 from uploader.report import AssetOutcome, AssetRecord, Report, VersionOutcome, VersionRecord
 
 log = structlog.get_logger(__name__)
@@ -201,7 +201,7 @@ class Pipeline:
         self._uploads = asyncio.Semaphore(options.max_uploads)
         # Versions in flight: `workers` sending, the rest waiting for their finalization.
         self._in_flight = asyncio.Semaphore(options.workers + MAX_FINALIZING)
-        self._targets: dict[Target, asyncio.Task[None]] = {}
+        self._targets: dict[Target, asyncio.Future[None]] = {}
         # (target, namespace, package) -> its versions on the service when first asked
         self._packages: OrderedDict[
             tuple[Target, str, str], asyncio.Future[dict[str, str] | None]
@@ -464,7 +464,7 @@ class Pipeline:
             self._packages.move_to_end(key)
         else:
             remote = self._remote_()
-            task = asyncio.ensure_future(
+            task = shared_task(
                 remote.call(
                     Family.LIST,
                     lambda: remote.api.list_versions(
@@ -516,7 +516,7 @@ class Pipeline:
         """Check each domain/repository once per run (create it for `--local`)."""
         task = self._targets.get(target)
         if task is None:
-            task = asyncio.ensure_future(self._check_target(target))
+            task = shared_task(self._check_target(target))
             self._targets[target] = task
         await asyncio.shield(task)
 

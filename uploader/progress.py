@@ -1,14 +1,24 @@
-"""Progress on a terminal for `uploader run`, drawn on stderr from the run's own counters.
+"""Progress on a terminal for `uploader run` and `verify`, drawn on stderr from their counters.
 
 The pipeline never calls into the display. A small asyncio task reads the counters the
 run keeps anyway (`Totals`, `Hasher.bytes_hashed`, `RateLimits.snapshot()`) a few times
 a second and hands rich's `Live` a fresh table; a slow terminal or a bug here costs the
 upload nothing but the picture. Shown:
 
-    hashed            1.2 GiB  at 350.0 MiB/s
-    versions             4/10
-    assets              12/30  ━━━━━━━━━━━━━━━━                  40%  10 published, ...
-    publish      9.6 assets/s  limit 10/s   throttled 3   retries 5   ETA 0:00:19
+    hashed           1.2 GiB at 350.0 MiB/s
+    versions            4/10
+    assets             12/30 ━━━━━━━━━━━━                    40%  ETA 0:00:19
+                             10 published, 2 present, 0 failed
+    publish     9.6 assets/s limit 7.2/s (of 10/s)  throttled 3  retries 5
+
+`verify` shows the versions checked instead (`checked`: its tally), and no publishes:
+
+    hashed           1.2 GiB at 350.0 MiB/s
+    versions            4/10 3 match, 1 differ
+    requests   2.0 checked/s throttled 0  retries 0  ETA 0:00:03
+
+Every row fits 80 columns for counts up to six digits (five for retries): a terminal
+that wraps a row breaks the redraw. Rates are rounded to what a person reads.
 
 Rates are measured over the last `RATE_WINDOW_S` seconds. `Totals.assets` counts an
 asset when its version ends, so the numbers move in steps of one version's assets.
@@ -50,8 +60,9 @@ from uploader.manifest import VersionSpec
 from uploader.report import AssetOutcome, Totals, VersionOutcome
 
 RATE_WINDOW_S: Final = 5.0  # long enough to smooth the per-version steps of Totals.assets
-BAR_WIDTH: Final = 40
+BAR_WIDTH: Final = 30
 RATE_COLUMN_WIDTH: Final = 15  # "9999.9 assets/s": the column does not jitter as rates change
+FRAME_WIDTH: Final = 80  # the classic terminal: no row may be wider
 
 log = structlog.get_logger(__name__)
 Clock = Callable[[], float]
@@ -65,6 +76,20 @@ class HashCounter(Protocol):
     @property
     def bytes_hashed(self) -> int:
         """Bytes hashed so far."""
+        ...
+
+
+class CheckCounter(Protocol):
+    """What the display reads from a verification (`uploader.verify.Tally`)."""
+
+    @property
+    def versions(self) -> int:
+        """Versions checked so far."""
+        ...
+
+    @property
+    def matching(self) -> int:
+        """Versions that match the service."""
         ...
 
 
@@ -144,6 +169,7 @@ class Sample:
     bytes_hashed: int
     assets_published: int
     assets_done: int
+    versions_done: int = 0
 
 
 class RateWindow:
@@ -194,6 +220,8 @@ class ProgressState:
     retries: int
     problems: int
     eta_s: float | None
+    matching: int | None = None  # set when verifying: versions that match the service
+    check_per_s: float | None = None
 
 
 class _Expected:
@@ -254,6 +282,8 @@ class ProgressDisplay:
         clock: monotonic seconds, for the rates.
         sleep: the wait between frames.
         enabled: False turns the display into a no-op (not a terminal, `--no-progress`).
+        checked: a verification's counts (`verify`): versions done are those checked,
+            the ETA follows them, and there is no publish row.
     """
 
     def __init__(
@@ -269,6 +299,7 @@ class ProgressDisplay:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         enabled: bool = True,
+        checked: CheckCounter | None = None,
     ) -> None:
         if refresh_per_s <= 0:
             raise ValueError(f"refresh_per_s must be positive: {refresh_per_s}")
@@ -280,6 +311,7 @@ class ProgressDisplay:
         self._clock = clock
         self._sleep = sleep
         self._window = RateWindow()
+        self._checked = checked
         self._live: Live | None = None
         if enabled:
             self._live = Live(console=console or progress_console(), auto_refresh=False,
@@ -314,6 +346,8 @@ class ProgressDisplay:
 
     def poll(self) -> ProgressState:
         """Read the counters now, update the rates, and return what a frame shows."""
+        if self._checked is not None:
+            return self._poll_checked(self._checked)
         versions_done = _done(self._totals.versions, VersionOutcome.PENDING)
         assets_done = _done(self._totals.assets, AssetOutcome.PENDING)
         bytes_hashed = self._bytes_hashed()
@@ -333,6 +367,33 @@ class ProgressDisplay:
             retries=self._totals.retries,
             problems=self._totals.problems,
             eta_s=self._eta_s(assets_done),
+        )
+
+    def _poll_checked(self, checked: CheckCounter) -> ProgressState:
+        """A verification's frame: versions checked, bytes hashed, requests retried."""
+        bytes_hashed = self._bytes_hashed()
+        self._window.add(Sample(self._clock(), bytes_hashed, 0, 0, checked.versions))
+        check_per_s = self._window.per_s(lambda s: s.versions_done)
+        total = self._expected.versions()
+        eta_s = None
+        if total is not None and total.final and check_per_s:
+            eta_s = max(0, total.count - checked.versions) / check_per_s
+        return ProgressState(
+            bytes_hashed=bytes_hashed,
+            hash_bytes_per_s=self._window.per_s(lambda s: s.bytes_hashed),
+            versions_done=checked.versions,
+            versions_total=total,
+            assets={},
+            assets_done=0,
+            assets_total=None,
+            publish_per_s=None,
+            limit=None,
+            throttled=self._totals.throttled,
+            retries=self._totals.retries,
+            problems=self._totals.problems,
+            eta_s=eta_s,
+            matching=checked.matching,
+            check_per_s=check_per_s,
         )
 
     def _bytes_hashed(self) -> int:
@@ -419,15 +480,31 @@ def _done(counts: Mapping[str, int], pending: str) -> int:
 
 
 def render(state: ProgressState) -> RenderableType:
-    """One frame: a small borderless table, one row per concern."""
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column(justify="right", min_width=RATE_COLUMN_WIDTH)
-    grid.add_column()
+    """One frame: a small borderless table, one row per concern, at most 80 columns."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(justify="right", min_width=RATE_COLUMN_WIDTH, no_wrap=True)
+    grid.add_column(no_wrap=True)
     grid.add_row("hashed", _bytes(state.bytes_hashed), _hash_speed(state.hash_bytes_per_s))
+    if state.matching is not None:
+        return _render_checked(grid, state)
     grid.add_row("versions", _of(state.versions_done, state.versions_total), _problems(state))
-    grid.add_row("assets", _of(state.assets_done, state.assets_total), _assets_detail(state))
+    grid.add_row("assets", _of(state.assets_done, state.assets_total), _assets_bar(state))
+    grid.add_row("", "", _outcomes(state))
     grid.add_row("publish", _rate(state.publish_per_s), _publish_detail(state))
+    return grid
+
+
+def _render_checked(grid: Table, state: ProgressState) -> Table:
+    """The rows of a verification (`matching` is set)."""
+    assert state.matching is not None
+    detail = f"{state.matching} match, {state.versions_done - state.matching} differ"
+    if state.problems:
+        detail += f"  {_problems(state)}"
+    grid.add_row("versions", _of(state.versions_done, state.versions_total), detail)
+    checked = "-" if state.check_per_s is None else f"{state.check_per_s:.1f}"
+    retried = f"throttled {state.throttled}  retries {state.retries}  ETA {_eta(state)}"
+    grid.add_row("requests", f"{checked} checked/s", retried)
     return grid
 
 
@@ -441,33 +518,48 @@ def _problems(state: ProgressState) -> str:
     return f"manifest problems {state.problems}" if state.problems else ""
 
 
-def _assets_detail(state: ProgressState) -> RenderableType:
-    outcomes = ", ".join(
-        f"{state.assets.get(o, 0)} {o}"
-        for o in (AssetOutcome.PUBLISHED, AssetOutcome.PRESENT, AssetOutcome.FAILED)
-    )
+_OUTCOME_LABELS: Final = {  # short, so six-digit counts fit 80 columns
+    AssetOutcome.PUBLISHED: "published",
+    AssetOutcome.PRESENT: "present",
+    AssetOutcome.FAILED: "failed",
+}
+
+
+def _outcomes(state: ProgressState) -> str:
+    return ", ".join(f"{state.assets.get(o, 0)} {label}" for o, label in _OUTCOME_LABELS.items())
+
+
+def _assets_bar(state: ProgressState) -> RenderableType:
+    eta = f"ETA {_eta(state)}"
     total = state.assets_total
     if total is None or not total.final or not total.count:
-        return outcomes  # a bar against a growing total would run backwards
+        return eta  # a bar against a growing total would run backwards
     row = Table.grid(padding=(0, 2))
     bar = ProgressBar(total=total.count, completed=min(state.assets_done, total.count),
                       width=BAR_WIDTH)  # fmt: skip
-    row.add_row(bar, f"{min(100, 100 * state.assets_done // total.count):3d}%", outcomes)
+    row.add_row(bar, f"{min(100, 100 * state.assets_done // total.count):3d}%", eta)
     return row
 
 
 def _publish_detail(state: ProgressState) -> str:
-    parts = [f"throttled {state.throttled}", f"retries {state.retries}", f"ETA {_eta(state)}"]
+    parts = [f"throttled {state.throttled}", f"retries {state.retries}"]
     if state.limit is not None:
         parts.insert(0, _limit(state.limit))
-    return "   ".join(parts)
+    return "  ".join(parts)
 
 
 def _limit(limit: FamilySnapshot) -> str:
-    text = f"limit {limit.rate_per_s:g}/s"
+    text = f"limit {_per_s(limit.rate_per_s)}/s"
     if limit.rate_per_s < limit.ceiling_per_s:
-        text += f" (of {limit.ceiling_per_s:g}/s)"
+        text += f" (of {_per_s(limit.ceiling_per_s)}/s)"
     return text
+
+
+def _per_s(rate_per_s: float) -> str:
+    """A rate as a person reads it: `7.2`, `10`, `0.013` (never `7.16098`)."""
+    if rate_per_s >= 1:
+        return f"{round(rate_per_s, 1):g}"
+    return f"{rate_per_s:.2g}"
 
 
 def _rate(per_s: float | None) -> str:

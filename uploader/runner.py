@@ -173,6 +173,7 @@ async def _run(
         if api is not None:
             limits = settings.rate_limits()
             remote = Remote(api, limits, report.totals, max_attempts=settings.max_attempts,
+                            max_retry_after_s=settings.max_retry_after_s,
                             sleep=sleep)  # fmt: skip
         options = _options(settings, scope)
         pipeline = Pipeline(remote, hasher, report, options, journal=journal)
@@ -248,16 +249,33 @@ async def verify(
     *,
     on_finding: Callable[[Finding], None],
     on_problem: Callable[[Problem], None],
+    console: Console | None = None,
 ) -> Tally:
     """Compare the service with the manifest's files; every file is read and hashed anew.
 
+    `console` draws the same progress display as `run` (versions checked, bytes hashed).
     Raises FatalRemoteError when the service cannot be asked at all.
     """
     async with contextlib.AsyncExitStack() as stack:
         hasher = await stack.enter_async_context(Hasher(hash_threads=settings.hash_threads))
         api, _ = await open_api(settings, stack)
         assert api is not None, "verify never runs dry"
-        remote = Remote(api, settings.rate_limits(), Totals(), max_attempts=settings.max_attempts)
+        totals = Totals()
+        remote = Remote(
+            api, settings.rate_limits(), totals, max_attempts=settings.max_attempts,
+            max_retry_after_s=settings.max_retry_after_s,
+        )  # fmt: skip
         verifier = Verifier(remote, hasher, workers=settings.workers, on_finding=on_finding,
                             on_problem=on_problem)  # fmt: skip
-        return await verifier.run(manifest_entries(settings))
+        display = await stack.enter_async_context(
+            ProgressDisplay(
+                totals,
+                hasher=hasher,
+                limits=None,
+                checked=verifier.tally,
+                versions_total=_versions_total(settings),
+                console=console,
+                enabled=console is not None,
+            )
+        )
+        return await verifier.run(display.counting(manifest_entries(settings)))

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from uploader.cli import main
-from uploader.config import RunSettings, parse_rate, parse_shard
+from uploader.config import RunSettings, check_endpoint_url, parse_rate, parse_shard
 from uploader.errors import ExitCode, InvalidInputError
 
 
@@ -131,3 +131,171 @@ def test_shard_auto_without_a_usable_index_is_an_error(env: dict[str, str]) -> N
     """A missing or out-of-range index is a usage error naming --shard."""
     with pytest.raises(InvalidInputError, match="--shard"):
         parse_shard("auto", env)
+
+
+# --- one validation for every command, wherever a value comes from ----------------------
+
+BAD_VALUES = [
+    ("rate", "-5", "at least 0.01"),
+    ("rate", "1e-300", "at least 0.01"),
+    ("shard", "5/2", "1 <= K <= N"),
+    ("endpoint-url", "http://user:s3cret@127.0.0.1:9", "must not hold a user name"),
+    ("processes", "0", "not in the range"),
+    ("processes", "65", "not in the range"),
+    ("max-retry-after", "0", "not in the range"),
+]
+
+
+def _invoke_with(
+    tmp_path: Path, command: list[str], key: str, value: str, source: str
+) -> tuple[int, str]:
+    """Run `command` with `key = value` given as a flag, a variable or a config file."""
+    args, env = [*command, "m.jsonl"], {}
+    if source == "flag":
+        args += [f"--{key}", value]
+    elif source == "env":
+        env[f"UPLOADER_{key.replace('-', '_').upper()}"] = value
+    else:
+        config = tmp_path / "c.toml"
+        config.write_text(f"[run]\n{key} = {value if value.isdigit() else repr(value)}\n")
+        args += ["--config", str(config)]
+    result = CliRunner().invoke(main, args, env=env)
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("source", ["flag", "env", "toml"])
+@pytest.mark.parametrize(("key", "value", "fragment"), BAD_VALUES)
+@pytest.mark.parametrize("command", [["run"], ["config", "show"]])
+def test_bad_values_are_usage_errors_everywhere(
+    tmp_path: Path, *, command: list[str], key: str, value: str, fragment: str, source: str
+) -> None:
+    """A bad value is exit 2 with one clear line, from a flag, a variable or the file alike."""
+    code, output = _invoke_with(tmp_path, command, key, value, source)
+    assert code == ExitCode.BAD_INPUT, output
+    assert fragment in output
+    assert "Traceback" not in output
+    assert "s3cret" not in output  # a password in an endpoint is never printed
+
+
+@pytest.mark.parametrize("command", [["verify"], ["validate"], ["status"]])
+def test_other_commands_check_shared_values_the_same_way(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """`--shard 5/2` is refused by every command that takes it, before any work."""
+    code, output = _invoke_with(tmp_path, command, "shard", "5/2", "flag")
+    assert code == ExitCode.BAD_INPUT
+    assert "1 <= K <= N" in output
+
+
+def test_a_bad_variable_is_named() -> None:
+    """UPLOADER_WORKERS=abc is reported naming the variable, not a flag never typed."""
+    result = CliRunner().invoke(main, ["run", "m.jsonl"], env={"UPLOADER_WORKERS": "abc"})
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "UPLOADER_WORKERS" in result.output
+    assert "'--workers'" not in result.output
+
+
+def test_a_bad_file_value_names_the_file_and_key(tmp_path: Path) -> None:
+    """`rate = -5` in the file is reported as FILE: run.rate."""
+    config = tmp_path / "c.toml"
+    config.write_text("[run]\nrate = -5\n")
+    result = CliRunner().invoke(main, ["config", "show", "--config", str(config)])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert f"{config}: run.rate" in result.output
+
+
+def test_config_show_errors_point_at_its_own_help() -> None:
+    """A usage error of `config show` says `Try 'uploader config show --help'`."""
+    result = CliRunner().invoke(main, ["config", "show", "--workers", "0"], prog_name="uploader")
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "Try 'uploader config show --help'" in result.output
+
+
+def test_verify_help_does_not_speak_of_uploading() -> None:
+    """Each command's help is its own: verify's --local does not `upload to it`."""
+    result = CliRunner().invoke(main, ["verify", "--help"])
+    assert "upload to it" not in result.output
+    assert "--status" in result.output
+    assert "--shard" in result.output
+    assert "--no-progress" in result.output
+
+
+def test_unknown_keys_get_a_suggestion(tmp_path: Path) -> None:
+    """A typo in the file is exit 2 with the closest setting suggested, as manifest keys get."""
+    config = tmp_path / "c.toml"
+    config.write_text("[run]\nmax-upload = 3\n")
+    result = CliRunner().invoke(main, ["verify", "m.jsonl", "--config", str(config)])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "run.max_upload: unknown setting (did you mean 'max-uploads'?)" in result.output
+
+
+def test_a_key_another_command_uses_is_not_an_error(tmp_path: Path) -> None:
+    """validate takes a config file whose [run] table holds run-only keys (workers, rate)."""
+    (tmp_path / "a.bin").write_bytes(b"a")
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"package": "p", "version": "1", "assets": [{"path": "a.bin"}]}\n')
+    config = tmp_path / "c.toml"
+    config.write_text('[run]\ndomain = "my-domain"\nrepository = "my-repo"\nnamespace = "acme"\n'
+                      'workers = 3\nrate = "auto"\nmax-uploads = 4\n')  # fmt: skip
+    result = CliRunner().invoke(main, ["validate", str(manifest), "--config", str(config)])
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "OK, 1 version(s)" in result.output
+
+
+def test_a_config_file_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 get the invalid-TOML message and exit 2, not a traceback."""
+    config = tmp_path / "c.toml"
+    config.write_bytes(b"\xff\xfe")
+    result = CliRunner().invoke(main, ["config", "show", "--config", str(config)])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "not valid TOML: not UTF-8" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_aws_region_wins_over_aws_default_region() -> None:
+    """As in the newer AWS SDKs: AWS_REGION, then AWS_DEFAULT_REGION; --region beats both."""
+    env = {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"}
+    assert show(env=env)["region"] == ("eu-west-1", "env AWS_REGION")
+    only_default = {"AWS_REGION": "", "AWS_DEFAULT_REGION": "us-east-2"}
+    assert show(env=only_default)["region"] == ("us-east-2", "env AWS_DEFAULT_REGION")
+    assert show("--region", "ap-south-1", env=env)["region"] == ("ap-south-1", "flag")
+
+
+def test_reconcile_and_max_retry_after_reach_the_settings() -> None:
+    """--reconcile and --max-retry-after are run settings like any other (default, flag)."""
+    rows = show()
+    assert rows["reconcile"] == ("False", "default")
+    assert rows["max_retry_after"] == ("60.0", "default")
+    rows = show("--reconcile", "--max-retry-after", "5")
+    assert rows["reconcile"] == ("True", "flag")
+    assert rows["max_retry_after"] == ("5.0", "flag")
+    assert RunSettings(manifest="m").max_retry_after_s == 60.0
+
+
+@given(st.text(max_size=30))
+def test_check_endpoint_url_never_echoes_the_url(text: str) -> None:
+    """check_endpoint_url accepts a URL or raises InvalidInputError without repeating it."""
+    try:
+        check_endpoint_url(f"http://{text}")
+    except InvalidInputError as error:
+        message = str(error)
+    else:
+        return
+    assert len(text) < 3 or text not in message
+
+
+def test_rate_below_the_bound_is_refused_in_code_too() -> None:
+    """RunSettings built in code checks the same lower bound as the flag."""
+    with pytest.raises(InvalidInputError, match=r"at least 0\.01"):
+        RunSettings(manifest="m", rate_per_s=1e-300)
+    with pytest.raises(InvalidInputError, match="user name"):
+        RunSettings(manifest="m", endpoint_url="http://a:b@host")
+
+
+def test_aws_endpoint_variables_with_a_password_are_refused() -> None:
+    """AWS_ENDPOINT_URL_CODEARTIFACT=http://u:p@host is exit 2 naming it, the password unsaid."""
+    env = {"AWS_ENDPOINT_URL_CODEARTIFACT": "http://u:s3cret@127.0.0.1:9"}
+    result = CliRunner().invoke(main, ["config", "show"], env=env)
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "AWS_ENDPOINT_URL_CODEARTIFACT: must not hold a user name" in result.output
+    assert "s3cret" not in result.output

@@ -152,7 +152,7 @@ def test_frame_shows_counts_limit_throttles_and_eta() -> None:
     assert "at 2.0 MiB/s" in text
     assert "4/10" in text  # pending versions are not done
     assert "12/30" in text
-    assert "10 published, 2 already_present, 0 failed" in text
+    assert "10 published, 2 present, 0 failed" in text
     assert "5.0 assets/s" in text
     assert "limit 10/s" in text
     assert "throttled 3" in text
@@ -430,3 +430,56 @@ def test_draws_nothing_when_piped() -> None:
     assert "halfway there" in done.stderr
     assert "assets" not in done.stderr
     assert "\x1b[" not in done.stderr
+
+
+# --- fits 80 columns; rates as a person reads them; verify's frame -----------------------
+
+
+def test_every_row_fits_eighty_columns_with_six_digit_counts() -> None:
+    """Six-digit counts, five-digit retries and a cut adaptive limit: rows fit 80 columns."""
+    limits = RateLimits({"publish": 7.16098}, adaptive=AdaptivePolicy())
+    limits.on_throttled("publish")
+    totals, clock, hasher = Totals(), FakeClock(), FakeHasher()
+    display = _display(totals, clock, hasher=hasher, limits=limits,
+                       versions_total=999_999, assets_total=999_999)  # fmt: skip
+    display.poll()
+    clock.now_s += 100
+    hasher.bytes_hashed = 1023 * 2**30
+    totals.versions.update({"finalized": 500_000, "pending": 499_999})
+    totals.assets.update({"published": 654_321, "already_present": 123_456, "failed": 99_999})
+    totals.throttled, totals.retries, totals.problems = 12_345, 99_999, 99_999
+    wide = Console(file=io.StringIO(), width=200, color_system=None)
+    lines = _text(wide, render(display.poll())).splitlines()
+    assert len(lines) == 5
+    assert max(len(line.rstrip()) for line in lines) <= 80, "\n".join(lines)
+
+
+def test_rates_are_rounded() -> None:
+    """A limit of 7.16098/s is shown as 7.2/s; a ceiling of 10/s stays 10/s."""
+    limits = RateLimits({"publish": 14.32196}, adaptive=AdaptivePolicy())
+    limits.on_throttled("publish")  # halved: 7.16098
+    text = _text(_console()[0], render(_display(Totals(), FakeClock(), limits=limits).poll()))
+    assert "limit 7.2/s (of 14.3/s)" in text
+    assert "7.16" not in text
+
+
+class FakeTally:
+    """A verification's counts, as the test sets them."""
+
+    versions = 0
+    matching = 0
+
+
+def test_a_verification_frame_shows_versions_checked() -> None:
+    """With `checked`, a frame shows versions checked, match/differ, and no publish row."""
+    totals, clock, tally = Totals(), FakeClock(), FakeTally()
+    display = _display(totals, clock, limits=None, versions_total=10, checked=tally)
+    display.poll()
+    clock.now_s += 2
+    tally.versions, tally.matching = 4, 3
+    text = _text(_console()[0], render(display.poll()))
+    assert "4/10" in text
+    assert "3 match, 1 differ" in text
+    assert "2.0 checked/s" in text
+    assert "ETA 0:00:03" in text  # 6 versions left at 2 per second
+    assert "publish" not in text
