@@ -264,3 +264,38 @@ async def test_a_file_truncated_during_its_upload_fails_against_its_declared_sha
     assert "file changed and no longer matches its sha256" in error
     assert standin.count("PublishPackageVersion") == 1
     assert emulator.store is not None
+
+
+async def test_a_publish_reply_that_says_nothing_is_confirmed_by_asking(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    """A 200 publish reply that cannot be parsed counts only once the service is seen to hold
+    the asset; one that stored nothing is retried, then fails the version (issue 15 #7)."""
+    from tests.standin import Reply
+
+    manifest = make_tree(tmp_path / "tree", versions=1, assets=1)
+    standin.set("PublishPackageVersion", Reply(200, b"not json", forward_first=True), times=1)
+    report = await asyncio.wait_for(runner.run(settings(manifest, standin)), RUN_TIMEOUT_S)
+    assert report.exit_code() == ExitCode.OK, report.summary()
+    assert report.totals.assets["published"] == 1
+    assert remote_sha256s(standin) == local_sha256s_of(tmp_path / "tree")
+
+    other = make_tree(tmp_path / "other", versions=1, assets=1, size_bytes=2048)
+    other.write_text(other.read_text().replace('"pkg0"', '"other"'))
+    standin.set("PublishPackageVersion", Reply(200, b"{}"))  # stores nothing, says nothing
+    report_path = tmp_path / "r.json"
+    failed = await asyncio.wait_for(
+        runner.run(settings(other, standin, report=report_path, max_attempts=2),
+                   sleep=NoSleep()),
+        RUN_TIMEOUT_S,
+    )  # fmt: skip
+    assert failed.exit_code() == ExitCode.SOME_FAILED, failed.summary()
+    (version,) = _versions(report_path).values()
+    assert "did not confirm it" in str(version["error"])
+    assert version["assets"][0]["outcome"] == "failed"  # type: ignore[index]
+
+
+def local_sha256s_of(root: Path) -> dict[tuple[str, str, str], str]:
+    from tests.e2e.test_run import local_sha256s
+
+    return local_sha256s(root)
