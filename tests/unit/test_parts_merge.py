@@ -49,7 +49,7 @@ async def test_a_cancelled_version_is_not_settled() -> None:
     """A finalize reply for a version already cancelled is dropped, not an error."""
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     done.cancel()
-    pending = _Pending(VersionSpec.__new__(VersionSpec), done)
+    pending = _Pending(VersionSpec.__new__(VersionSpec), "", {}, done)
     pending.succeed()
     pending.fail(RuntimeError("late"))
     assert done.cancelled()

@@ -19,7 +19,7 @@ import botocore.exceptions
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-README_PLACEHOLDER = re.compile(r"\[\.\.\.\]|\.\.\.|\bX\b")
+README_PLACEHOLDER = re.compile(r"\[\.\.\.\]|\.\.\.|\b[A-Z][A-Z_]*\b")  # X, N, PATH, HOST: any text
 SOURCE_PLACEHOLDER = "\x00"  # where an f-string's {expression} was
 MIN_LITERAL_SHARE = 0.6  # a source string matching a quote must be mostly literal text
 
