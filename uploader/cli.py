@@ -30,9 +30,9 @@ from uploader.config import (
     parse_rate,
     parse_shard,
 )
+from uploader.domain import TargetStatus
 from uploader.errors import ExitCode, InvalidInputError
 from uploader.logs import LogFormat, configure_logging
-from uploader.manifest import TargetStatus
 
 if TYPE_CHECKING:
     from rich.console import Console

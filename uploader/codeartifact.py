@@ -59,6 +59,15 @@ from botocore.exceptions import (
 from yarl import URL
 
 from uploader import constants as c
+from uploader.domain import (
+    AssetListing,
+    PackageRef,
+    PublishReply,
+    RemoteAsset,
+    RemoteVersion,
+    Target,
+    VersionStatus,
+)
 from uploader.errors import (
     ConflictError,
     FatalRemoteError,
@@ -91,65 +100,6 @@ _REJECTED_CODES: Final = frozenset({"ValidationException", "ServiceQuotaExceeded
 _TARGET_TYPES: Final = frozenset({"domain", "repository"})
 _READ_CHUNK_BYTES: Final = 64 * 1024
 _MAX_WRAPPED_DEPTH: Final = 8  # how deep translate looks for our error inside theirs
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where versions go: a repository of a domain, possibly owned by another account."""
-
-    domain: str
-    repository: str
-    domain_owner: str | None = None
-
-    def params(self) -> dict[str, str]:
-        """The request members that name this target."""
-        found = {"domain": self.domain, "repository": self.repository}
-        if self.domain_owner:
-            found["domainOwner"] = self.domain_owner
-        return found
-
-    def __str__(self) -> str:
-        return f"{self.domain}/{self.repository}"
-
-
-@dataclass(frozen=True)
-class RemoteAsset:
-    """An asset as ListPackageVersionAssets reports it."""
-
-    name: str
-    size_bytes: int
-    sha256: str
-
-
-@dataclass(frozen=True)
-class RemoteVersion:
-    """A package version's status and assets on the server."""
-
-    status: str
-    revision: str
-    assets: dict[str, RemoteAsset]
-
-
-@dataclass(frozen=True)
-class AssetListing:
-    """A version's assets as ListPackageVersionAssets gives them, with the revision they
-    belong to (a finalization naming this revision applies only to exactly these assets)."""
-
-    revision: str
-    assets: dict[str, RemoteAsset]
-
-
-@dataclass(frozen=True)
-class PublishReply:
-    """What a PublishPackageVersion reply says was stored ("" where the reply is silent)."""
-
-    asset_name: str
-    sha256: str
-    revision: str
-
-    def confirms(self, asset_name: str, sha256: str) -> bool:
-        """Whether the reply names this asset with this SHA-256: nothing less is a success."""
-        return self.asset_name == asset_name and self.sha256 == sha256
 
 
 @dataclass(frozen=True)
@@ -405,8 +355,7 @@ class CodeArtifact:
 
     async def publish(
         self,
-        target: Target,
-        package: dict[str, str],
+        package: PackageRef,
         version: str,
         *,
         asset_name: str,
@@ -423,7 +372,7 @@ class CodeArtifact:
 
         async def send() -> dict[str, Any]:
             reply: dict[str, Any] = await self._client.publish_package_version(
-                **target.params(), format=c.GENERIC_FORMAT, **package,
+                **package.params(), format=c.GENERIC_FORMAT,
                 packageVersion=version, assetName=asset_name, assetContent=body,
                 assetSHA256=sha256, unfinished=True,
             )  # fmt: skip
@@ -440,11 +389,9 @@ class CodeArtifact:
                 body.close()
         return _publish_reply(reply)
 
-    async def describe_version(
-        self, target: Target, package: dict[str, str], version: str
-    ) -> RemoteVersion | None:
+    async def describe_version(self, package: PackageRef, version: str) -> RemoteVersion | None:
         """The version's status and assets, or None if the server has no such version."""
-        kwargs = {**target.params(), "format": c.GENERIC_FORMAT, **package}
+        kwargs = {**package.params(), "format": c.GENERIC_FORMAT}
         try:
             described = await self._call(
                 lambda: self._client.describe_package_version(**kwargs, packageVersion=version),
@@ -454,9 +401,14 @@ class CodeArtifact:
             if error.code == "ResourceNotFoundException":
                 return None
             raise
-        listing = await self.list_assets(target, package, version)
+        listing = await self.list_assets(package, version)
         info = described["packageVersion"]
-        return RemoteVersion(str(info["status"]), listing.revision, listing.assets)
+        status = VersionStatus.parse(info.get("status"))
+        if status is None:
+            raise RejectedError(
+                f"the service named an unknown status {str(info.get('status'))[:40]!r}"
+            )
+        return RemoteVersion(status, listing.revision, listing.assets)
 
     async def _pages(
         self, method: Callable[..., Awaitable[dict[str, Any]]], **kwargs: Any
@@ -490,14 +442,12 @@ class CodeArtifact:
             code="TooManyPages",
         )
 
-    async def list_assets(
-        self, target: Target, package: dict[str, str], version: str
-    ) -> AssetListing:
+    async def list_assets(self, package: PackageRef, version: str) -> AssetListing:
         """Every asset of a version, following pagination, and the version's revision.
 
         Raises RejectedError (code ResourceNotFoundException) when there is no such version.
         """
-        kwargs = {**target.params(), "format": c.GENERIC_FORMAT, **package}
+        kwargs = {**package.params(), "format": c.GENERIC_FORMAT}
         found: dict[str, RemoteAsset] = {}
         revision = ""
         pages = self._pages(self._client.list_package_version_assets, **kwargs,
@@ -513,21 +463,23 @@ class CodeArtifact:
         return AssetListing(revision, found)
 
     async def list_versions(
-        self, target: Target, package: dict[str, str], *, limit: int
-    ) -> dict[str, str] | None:
+        self, package: PackageRef, *, limit: int
+    ) -> dict[str, VersionStatus | None] | None:
         """version -> status of every version of a package ({} if there is no such package).
 
         None when the package has more than `limit` versions: the caller then asks about
         each version on its own, so memory stays bounded.
         """
-        kwargs = {**target.params(), "format": c.GENERIC_FORMAT, **package}
-        found: dict[str, str] = {}
+        kwargs = {**package.params(), "format": c.GENERIC_FORMAT}
+        found: dict[str, VersionStatus | None] = {}
         pages = self._pages(self._client.list_package_versions, **kwargs)
         try:
             async with contextlib.aclosing(pages):
                 async for page in pages:
                     versions = page.get("versions", [])
-                    found.update((v["version"], str(v["status"])) for v in versions)
+                    found.update(
+                        (v["version"], VersionStatus.parse(v.get("status"))) for v in versions
+                    )
                     if len(found) > limit:
                         return None
         except RejectedError as error:
@@ -538,10 +490,9 @@ class CodeArtifact:
 
     async def update_status(
         self,
-        target: Target,
-        package: dict[str, str],
+        package: PackageRef,
         versions: dict[str, str],
-        target_status: str,
+        target_status: VersionStatus,
     ) -> tuple[set[str], dict[str, tuple[str, str]]]:
         """Move Unfinished versions to `target_status`: (succeeded, failed as (code, message)).
 
@@ -553,8 +504,9 @@ class CodeArtifact:
         extra = {"versionRevisions": revisions} if revisions else {}
         reply = await self._call(
             lambda: self._client.update_package_versions_status(
-                **target.params(), format=c.GENERIC_FORMAT, **package, versions=list(versions),
-                expectedStatus="Unfinished", targetStatus=target_status, **extra,
+                **package.params(), format=c.GENERIC_FORMAT, versions=list(versions),
+                expectedStatus=VersionStatus.UNFINISHED.value, targetStatus=target_status.value,
+                **extra,
             ),
             attempt_timeout_s(),
         )  # fmt: skip

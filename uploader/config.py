@@ -23,9 +23,9 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from uploader import constants as c
+from uploader.domain import TargetStatus
 from uploader.errors import InvalidInputError
 from uploader.limits import DEFAULT_RATES_PER_S, AdaptivePolicy, Family, RateLimits
-from uploader.manifest import TargetStatus
 
 DEFAULT_LOCAL_DIR: Final = Path(".uploader/emulator")
 AUTO_CEILING_PER_S: Final = c.ACCOUNT_WRITE_RATE_PER_S

@@ -23,23 +23,12 @@ from typing import Final
 import structlog
 
 from uploader import constants as c
-from uploader.codeartifact import Target
 from uploader.errors import RejectedError, UploaderError
 from uploader.limits import Family
 from uploader.manifest import VersionSpec
 from uploader.remote import Remote
 
 LINGER_S: Final = 0.05  # how long to wait for more versions of a package to be ready
-
-
-def package_of(spec: VersionSpec) -> dict[str, str]:
-    """The request members naming a version's package."""
-    return {"namespace": spec.namespace, "package": spec.package}
-
-
-def target_of(spec: VersionSpec) -> Target:
-    """The repository a version goes to."""
-    return Target(spec.domain, spec.repository, spec.domain_owner)
 
 
 @dataclass
@@ -59,10 +48,16 @@ class _Pending:
 
 
 class Finalizer:
-    """Sets ready versions to their target status; `run` is its task, `close` ends it."""
+    """Sets ready versions to their target status; `run` is its task, `close` ends it.
 
-    def __init__(self, remote: Remote) -> None:
+    Args:
+        remote: the retried, rate-limited calls.
+        linger_s: how long to wait after a first ready version for more of its package.
+    """
+
+    def __init__(self, remote: Remote, *, linger_s: float | None = None) -> None:
         self._remote = remote
+        self._linger_s = LINGER_S if linger_s is None else linger_s
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
 
     def __repr__(self) -> str:
@@ -91,7 +86,7 @@ class Finalizer:
             first = await self._queue.get()
             if first is None:
                 return
-            await asyncio.sleep(LINGER_S)
+            await asyncio.sleep(self._linger_s)
             batch = [first]
             while not self._queue.empty():
                 item = self._queue.get_nowait()
@@ -116,9 +111,7 @@ class Finalizer:
         try:
             done, failed = await self._remote.call(
                 Family.FINALIZE,
-                lambda: api.update_status(
-                    target_of(spec), package_of(spec), versions, spec.status.value
-                ),
+                lambda: api.update_status(spec.package_ref, versions, spec.status.status),
             )
         except UploaderError as error:
             for pending in group:
@@ -151,9 +144,9 @@ class Finalizer:
         spec, api = pending.spec, self._remote.api
         remote = await self._remote.call(
             Family.LIST,
-            lambda: api.describe_version(target_of(spec), package_of(spec), spec.version),
+            lambda: api.describe_version(spec.package_ref, spec.version),
         )
-        if remote is None or remote.status != spec.status.value:
+        if remote is None or remote.status is not spec.status.status:
             return False
         return {n: a.sha256 for n, a in remote.assets.items()} == pending.wanted
 

@@ -36,11 +36,11 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
+from uploader.domain import AssetState, VersionState
 from uploader.errors import JournalError
 from uploader.hashing import CachedDigest, FileDigest
 
@@ -67,28 +67,6 @@ CREATE TABLE IF NOT EXISTS assets (
 );
 """
 BUSY_TIMEOUT_MS: Final = 10_000
-
-
-class VersionState(StrEnum):
-    """A version's state in the journal."""
-
-    PENDING = "pending"  # started, not finished
-    FINALIZED = "finalized"
-    UNFINISHED = "unfinished"  # complete, left Unfinished on purpose
-    SKIPPED = "skipped"  # found complete on the server
-    FAILED = "failed"
-
-    @property
-    def done(self) -> bool:
-        return self in (VersionState.FINALIZED, VersionState.UNFINISHED, VersionState.SKIPPED)
-
-
-class AssetState(StrEnum):
-    """An asset's state in the journal."""
-
-    PENDING = "pending"
-    PUBLISHED = "published"  # the service confirmed it (or already had these bytes)
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ from typing import IO, Any, AnyStr, Final, NamedTuple, Protocol, TextIO, TypeAli
 import yaml
 
 from uploader.constants import MAX_ASSETS_PER_VERSION
+from uploader.domain import PackageRef, Target, TargetStatus
 from uploader.names import (
     Check,
     check_account_id,
@@ -91,14 +92,6 @@ MAX_LINE_BYTES: Final = 4 * 1024 * 1024
 MAX_JSON_DEPTH: Final = 100
 _CHUNK_BYTES: Final = 1024 * 1024
 _NO_DEFAULTS: Final[Mapping[str, object]] = MappingProxyType({})
-
-
-class TargetStatus(enum.StrEnum):
-    """The status a version is left in once all its assets are published."""
-
-    PUBLISHED = "Published"
-    UNLISTED = "Unlisted"
-    UNFINISHED = "Unfinished"  # leave it as the publish left it
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +135,16 @@ class VersionSpec:
     assets: tuple[AssetSpec, ...]
     place: Place
     index: int
+
+    @property
+    def target(self) -> Target:
+        """The repository the version goes to."""
+        return Target(self.domain, self.repository, self.domain_owner)
+
+    @property
+    def package_ref(self) -> PackageRef:
+        """The package the version belongs to."""
+        return PackageRef(self.target, self.namespace, self.package)
 
 
 @dataclass(frozen=True, slots=True)

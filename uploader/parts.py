@@ -34,10 +34,10 @@ from typing import Any, Final
 import structlog
 
 from uploader.config import RunSettings
+from uploader.domain import TargetStatus
 from uploader.errors import JournalError
 from uploader.journal import Journal, JournalLock
 from uploader.logs import LogFormat
-from uploader.manifest import TargetStatus
 from uploader.openfiles import raise_soft_limit
 from uploader.report import Report, check_report_path
 

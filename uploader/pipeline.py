@@ -32,7 +32,18 @@ from typing import BinaryIO, Final
 
 import structlog
 
-from uploader.codeartifact import RemoteAsset, RemoteVersion, Target
+from uploader.domain import (
+    AssetOutcome,
+    AssetState,
+    PackageRef,
+    RemoteAsset,
+    RemoteVersion,
+    Target,
+    TargetStatus,
+    VersionOutcome,
+    VersionState,
+    VersionStatus,
+)
 from uploader.errors import (
     ConflictError,
     FatalRemoteError,
@@ -42,7 +53,7 @@ from uploader.errors import (
     RetryableRemoteError,
     UploaderError,
 )
-from uploader.finalizer import Finalizer, package_of, target_of
+from uploader.finalizer import Finalizer
 from uploader.hashing import (
     MAX_HASH_TRIES,
     FileChangedError,
@@ -50,12 +61,12 @@ from uploader.hashing import (
     Hasher,
     open_unchanged,
 )
-from uploader.journal import AssetState, Journal, JournalVersion, VersionKey, VersionState
+from uploader.journal import Journal, JournalVersion, VersionKey
 from uploader.limits import Family
-from uploader.manifest import AssetSpec, Problem, TargetStatus, VersionSpec, batches
-from uploader.plan import UNFINISHED, Plan, different_content, plan_version
+from uploader.manifest import AssetSpec, Problem, VersionSpec, batches
+from uploader.plan import Plan, different_content, plan_version
 from uploader.remote import Remote, shared_task
-from uploader.report import AssetOutcome, AssetRecord, Report, VersionOutcome, VersionRecord
+from uploader.report import AssetRecord, Report, VersionRecord
 
 log = structlog.get_logger(__name__)
 
@@ -179,6 +190,7 @@ class Pipeline:
         report: where outcomes go.
         options: concurrency and behaviour.
         journal: the resume journal; None keeps no record.
+        finalizer: sets the versions' statuses (default: one over `remote`).
     """
 
     def __init__(
@@ -189,6 +201,7 @@ class Pipeline:
         options: Options,
         *,
         journal: Journal | None = None,
+        finalizer: Finalizer | None = None,
     ) -> None:
         if remote is None and not options.dry_run:
             raise ValueError("a client is needed unless this is a dry run")
@@ -204,9 +217,9 @@ class Pipeline:
         self._targets: dict[Target, asyncio.Future[None]] = {}
         # (target, namespace, package) -> its versions on the service when first asked
         self._packages: OrderedDict[
-            tuple[Target, str, str], asyncio.Future[dict[str, str] | None]
+            PackageRef, asyncio.Future[dict[str, VersionStatus | None] | None]
         ] = OrderedDict()
-        self._finalizer = None if remote is None else Finalizer(remote)
+        self._finalizer = finalizer or (None if remote is None else Finalizer(remote))
 
     def __repr__(self) -> str:
         return f"<Pipeline {self._options} {self._report!r}>"
@@ -354,7 +367,7 @@ class Pipeline:
             record.outcome = VersionOutcome.SKIPPED
             log.info("version skipped", reason="done in an earlier run (journal)")
             return
-        await self._ensure_target(target_of(spec))
+        await self._ensure_target(spec.target)
         plan = _checked(plan_version(job.wanted(), await self._server_version(job)))
         self._mark(job, plan)
         if plan.complete:
@@ -381,9 +394,7 @@ class Pipeline:
         remote = self._remote_()
         return await remote.call(
             Family.LIST,
-            lambda: remote.api.describe_version(
-                target_of(job.spec), package_of(job.spec), job.spec.version
-            ),
+            lambda: remote.api.describe_version(job.spec.package_ref, job.spec.version),
         )
 
     async def _start(self, job: _Job, plan: Plan) -> None:
@@ -433,15 +444,13 @@ class Pipeline:
         try:
             listing = await remote.call(
                 Family.LIST,
-                lambda: remote.api.list_assets(
-                    target_of(job.spec), package_of(job.spec), job.spec.version
-                ),
+                lambda: remote.api.list_assets(job.spec.package_ref, job.spec.version),
             )
         except RejectedError as error:
             if error.code == "ResourceNotFoundException":
                 return None
             raise
-        return RemoteVersion(UNFINISHED, listing.revision, listing.assets)
+        return RemoteVersion(VersionStatus.UNFINISHED, listing.revision, listing.assets)
 
     def _mark(self, job: _Job, plan: Plan) -> None:
         """Assets the service holds are `already_present`, the rest still pending."""
@@ -458,7 +467,7 @@ class Pipeline:
         exist; only those are described. A package with very many versions is not held
         in memory: its versions are then described one by one.
         """
-        key = (target_of(spec), spec.namespace, spec.package)
+        key = spec.package_ref
         task = self._packages.get(key)
         if task is not None:
             self._packages.move_to_end(key)
@@ -467,9 +476,7 @@ class Pipeline:
             task = shared_task(
                 remote.call(
                     Family.LIST,
-                    lambda: remote.api.list_versions(
-                        key[0], package_of(spec), limit=MAX_LISTED_VERSIONS
-                    ),
+                    lambda: remote.api.list_versions(key, limit=MAX_LISTED_VERSIONS),
                 )
             )
             self._packages[key] = task
@@ -561,7 +568,7 @@ class Pipeline:
         self._report.totals.publish_requests += 1
         try:
             reply = await self._remote_().api.publish(
-                target_of(job.spec), package_of(job.spec), job.spec.version,
+                job.spec.package_ref, job.spec.version,
                 asset_name=asset.name, body=body, sha256=digest.sha256,
                 size_bytes=digest.size_bytes,
             )  # fmt: skip
@@ -621,9 +628,7 @@ class Pipeline:
         remote = self._remote_()
         await remote.limits.acquire(Family.LIST)
         try:
-            listing = await remote.api.list_assets(
-                target_of(job.spec), package_of(job.spec), job.spec.version
-            )
+            listing = await remote.api.list_assets(job.spec.package_ref, job.spec.version)
         except RejectedError as error:
             if error.code == "ResourceNotFoundException":
                 return None

@@ -22,12 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
-from uploader.codeartifact import RemoteAsset, RemoteVersion
-
-UNFINISHED: Final = "Unfinished"
-FINISHED_STATUSES: Final = frozenset({"Published", "Unlisted", "Archived"})
+from uploader.domain import RemoteAsset, RemoteVersion, VersionStatus
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,7 @@ def plan_version(wanted: Mapping[str, str], remote: RemoteVersion | None) -> Pla
         return Plan(conflict=conflict)
     present = tuple(name for name in wanted if name in remote.assets)
     missing = tuple(name for name in wanted if name not in remote.assets)
-    if remote.status in FINISHED_STATUSES:
+    if remote.status.finished:
         if missing:
             return Plan(
                 present=present,
@@ -70,7 +66,7 @@ def plan_version(wanted: Mapping[str, str], remote: RemoteVersion | None) -> Pla
 
 
 def _conflict(wanted: Mapping[str, str], remote: RemoteVersion) -> str | None:
-    if remote.status != UNFINISHED and remote.status not in FINISHED_STATUSES:
+    if remote.status is not VersionStatus.UNFINISHED and not remote.status.finished:
         return f"version is {remote.status} on the server"
     for name, sha256 in wanted.items():
         found = remote.assets.get(name)

@@ -55,9 +55,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from uploader.domain import AssetOutcome, VersionOutcome
 from uploader.limits import Family, FamilySnapshot
 from uploader.manifest import VersionSpec
-from uploader.report import AssetOutcome, Totals, VersionOutcome
+from uploader.report import Totals
 
 RATE_WINDOW_S: Final = 5.0  # long enough to smooth the per-version steps of Totals.assets
 BAR_WIDTH: Final = 30

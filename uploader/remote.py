@@ -19,7 +19,7 @@ import structlog
 from tenacity import RetryCallState
 
 from uploader import constants as c
-from uploader.codeartifact import CodeArtifact
+from uploader.api import CodeArtifactAPI
 from uploader.errors import Interrupted, ThrottledError
 from uploader.limits import Family, RateLimits
 from uploader.report import Totals
@@ -61,7 +61,7 @@ class Remote:
 
     def __init__(
         self,
-        api: CodeArtifact,
+        api: CodeArtifactAPI,
         limits: RateLimits,
         totals: Totals,
         *,

@@ -25,35 +25,13 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, Final
 
+from uploader.domain import AssetOutcome, VersionOutcome
 from uploader.errors import ExitCode, InvalidInputError
 
 STDOUT: Final = Path("-")
-
-
-class AssetOutcome(StrEnum):
-    """What happened to one asset."""
-
-    PENDING = "pending"  # not sent (interrupted, or its version failed first)
-    HASHED = "hashed"  # dry run: hashed, nothing sent
-    PUBLISHED = "published"  # sent and confirmed by the server in this run
-    PRESENT = "already_present"  # the server already had it with the same SHA-256
-    FAILED = "failed"
-
-
-class VersionOutcome(StrEnum):
-    """What happened to one package version."""
-
-    PENDING = "pending"  # not finished (interrupted)
-    HASHED = "hashed"  # dry run
-    FINALIZED = "finalized"  # every asset in, status set to the manifest's target
-    UNFINISHED = "unfinished"  # every asset in, left Unfinished as the manifest asked
-    SKIPPED = "skipped"  # already on the server, complete: nothing sent
-    FAILED = "failed"
-    INVALID = "invalid"  # the manifest entry is wrong; nothing was tried
 
 
 @dataclass

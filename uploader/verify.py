@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
-from uploader.codeartifact import RemoteVersion
+from uploader.domain import RemoteVersion
 from uploader.errors import FatalRemoteError, UploaderError
-from uploader.finalizer import package_of, target_of
 from uploader.hashing import Hasher
 from uploader.limits import Family
-from uploader.manifest import Problem, TargetStatus, VersionSpec, batches
+from uploader.manifest import Problem, VersionSpec, batches
 from uploader.remote import Remote
 
 READ_BATCH: Final = 64
@@ -86,7 +85,7 @@ def compare(
     if remote is None:
         return [Finding(where, Difference.VERSION_MISSING, "not on the service")]
     findings = []
-    expected = spec.status.value if spec.status is not TargetStatus.UNFINISHED else "Unfinished"
+    expected = spec.status.status
     if remote.status != expected:
         findings.append(Finding(where, Difference.STATUS, f"{remote.status}, expected {expected}"))
     for name, sha256 in sorted(local.items()):
@@ -164,7 +163,7 @@ class Verifier:
         api = self._remote.api
         remote = await self._remote.call(
             Family.LIST,
-            lambda: api.describe_version(target_of(spec), package_of(spec), spec.version),
+            lambda: api.describe_version(spec.package_ref, spec.version),
         )
         return compare(spec, local, remote)
 

@@ -16,9 +16,9 @@ from rich.console import Console
 from tests.conftest import DOMAIN, REGION, REPOSITORY
 from tests.e2e.test_run import make_tree, settings
 from uploader import runner
+from uploader.domain import TargetStatus
 from uploader.emulator import EmulatorThread
 from uploader.errors import ExitCode
-from uploader.manifest import TargetStatus
 from uploader.verify import Finding
 
 

@@ -24,7 +24,8 @@ from tests.e2e.test_run import make_tree, remote_sha256s, settings
 from tests.standin import EndlessBody, Hold, NextToken, Redirect, StandIn, Throttle
 from uploader import constants as c
 from uploader import runner
-from uploader.codeartifact import ClientSettings, CodeArtifact, Target, open_client
+from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
+from uploader.domain import PackageRef, Target
 from uploader.emulator import EmulatorThread
 from uploader.errors import ExitCode, RejectedError
 from uploader.report import Report
@@ -167,9 +168,7 @@ async def test_a_listing_without_end_stops_at_the_page_cap(standin: StandIn) -> 
     async with open_client(client_settings) as client:
         api = CodeArtifact(client, max_pages=5)
         with pytest.raises(RejectedError, match="did not end after 5 pages") as caught:
-            await api.list_versions(
-                Target(DOMAIN, REPOSITORY), {"namespace": "acme", "package": "app"}, limit=10
-            )
+            await api.list_versions(PackageRef(Target(DOMAIN, REPOSITORY), "acme", "app"), limit=10)
     assert caught.value.code == "TooManyPages"
     assert standin.count("ListPackageVersions") == 5
 

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from tests.conftest import DOMAIN, REGION, REPOSITORY, start_emulator
 from tests.e2e.test_run import PKG, settings
 from uploader import runner
+from uploader.domain import TargetStatus
 from uploader.emulator import EmulatorThread
 from uploader.emulator.store import PackageKey
 from uploader.errors import ExitCode
-from uploader.manifest import TargetStatus
 from uploader.report import Report
 from uploader.verify import Finding, Tally
 

@@ -13,10 +13,11 @@ from pathlib import Path
 from tests.conftest import REGION, start_emulator
 from tests.e2e.test_run import local_sha256s, make_tree, remote_sha256s, run_cli
 from uploader.config import RunSettings
+from uploader.domain import TargetStatus
 from uploader.emulator import EmulatorThread
 from uploader.emulator.faults import FaultPlan
 from uploader.errors import ExitCode
-from uploader.manifest import Place, Problem, TargetStatus
+from uploader.manifest import Place, Problem
 from uploader.parts import settings_from_json, settings_to_json
 from uploader.pipeline import in_part
 

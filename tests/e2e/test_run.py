@@ -235,7 +235,7 @@ async def test_a_worker_does_not_wait_for_finalization(
 
 
 def _status(value: str) -> Any:
-    from uploader.manifest import TargetStatus
+    from uploader.domain import TargetStatus
 
     return TargetStatus(value)
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from uploader.domain import AssetState, VersionState
 from uploader.errors import JournalError
 from uploader.hashing import CachedDigest, FileDigest
-from uploader.journal import AssetState, Journal, VersionKey, VersionState
+from uploader.journal import Journal, VersionKey
 
 KEY = VersionKey("scope", "ns", "pkg", "1.0")
 

@@ -6,9 +6,10 @@ import asyncio
 import json
 from pathlib import Path
 
+from uploader.domain import AssetOutcome
 from uploader.finalizer import _Pending
 from uploader.manifest import VersionSpec
-from uploader.report import PART_TOTALS, AssetOutcome, AssetRecord, Report, VersionRecord
+from uploader.report import PART_TOTALS, AssetRecord, Report, VersionRecord
 
 
 def _record(version: str) -> VersionRecord:

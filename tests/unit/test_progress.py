@@ -20,8 +20,9 @@ import pytest
 from rich.console import Console
 from structlog.testing import capture_logs
 
+from uploader.domain import TargetStatus
 from uploader.limits import AdaptivePolicy, RateLimits
-from uploader.manifest import AssetSpec, Place, TargetStatus, VersionSpec
+from uploader.manifest import AssetSpec, Place, VersionSpec
 from uploader.progress import (
     HashCounter,
     ProgressDisplay,

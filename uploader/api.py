@@ -1,0 +1,69 @@
+"""The CodeArtifact operations the pipeline, the finalizer and `verify` use, as a Protocol.
+
+Two implementations: `codeartifact.CodeArtifact` (aioboto3 over HTTP; every call one
+deadline-bounded attempt, its errors translated to `uploader.errors`) and
+`tests/fake_api.FakeCodeArtifact` (in memory, for unit tests of the decisions). Retrying
+and rate limiting are `Remote`'s, around either.
+
+Every method raises the errors of `uploader.errors`: `RejectedError` with code
+`ResourceNotFoundException` where the service has no such thing (unless the method says it
+returns None), `ConflictError`, `RetryableRemoteError`, `FatalRemoteError`.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Protocol
+
+from uploader.domain import (
+    AssetListing,
+    PackageRef,
+    PublishReply,
+    RemoteVersion,
+    Target,
+    VersionStatus,
+)
+
+
+class CodeArtifactAPI(Protocol):
+    """One request per call; no retries."""
+
+    async def describe_repository(self, target: Target) -> None:
+        """Return if the domain and repository exist and may be used; FatalRemoteError if not."""
+
+    async def create_repository(self, target: Target) -> None:
+        """Create the domain and repository, keeping the ones that exist."""
+
+    async def publish(
+        self,
+        package: PackageRef,
+        version: str,
+        *,
+        asset_name: str,
+        body: bytes | BinaryIO,
+        sha256: str,
+        size_bytes: int,
+    ) -> PublishReply:
+        """Add one asset to a version, leaving it Unfinished (creating it if need be).
+
+        A file `body` is closed by the call. A ConflictError if the version is finished or
+        holds the asset already (with other bytes, or, depending on the service, the same).
+        """
+
+    async def describe_version(self, package: PackageRef, version: str) -> RemoteVersion | None:
+        """The version's status and assets, or None if there is no such version."""
+
+    async def list_assets(self, package: PackageRef, version: str) -> AssetListing:
+        """The version's assets and revision; RejectedError (ResourceNotFoundException) if
+        there is no such version."""
+
+    async def list_versions(
+        self, package: PackageRef, *, limit: int
+    ) -> dict[str, VersionStatus | None] | None:
+        """version -> status of every version ({} if no such package; a status the service
+        does not document is None); None when there are more than `limit`."""
+
+    async def update_status(
+        self, package: PackageRef, versions: dict[str, str], target_status: VersionStatus
+    ) -> tuple[set[str], dict[str, tuple[str, str]]]:
+        """Move Unfinished versions (version -> revision checked, or "") to `target_status`:
+        (succeeded, failed version -> (errorCode, errorMessage))."""
