@@ -33,9 +33,20 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Final, Self, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    BinaryIO,
+    Final,
+    Literal,
+    NotRequired,
+    Self,
+    TypedDict,
+    TypeVar,
+    cast,
+)
 
 import aioboto3
 import aiohttp
@@ -77,6 +88,9 @@ from uploader.errors import (
     ThrottledError,
 )
 from uploader.hashing import ShortReadError
+
+if TYPE_CHECKING:
+    from types_aiobotocore_codeartifact import CodeArtifactClient
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -175,7 +189,7 @@ class _GuardedResponse(aiohttp.ClientResponse):
         return await super().read()
 
 
-class GuardedHTTPSession(AIOHTTPSession):  # type: ignore[misc]  # untyped aiobotocore
+class GuardedHTTPSession(AIOHTTPSession):
     """aiobotocore's aiohttp session, its replies `_GuardedResponse`s.
 
     `_get_session` is aiobotocore 2.25.1's, with `response_class` added: aiohttp's knob
@@ -184,23 +198,24 @@ class GuardedHTTPSession(AIOHTTPSession):  # type: ignore[misc]  # untyped aiobo
     """
 
     async def _get_session(self, proxy_url: str | None) -> aiohttp.ClientSession:
-        session: aiohttp.ClientSession | None = self._sessions.get(proxy_url)
+        inner: Any = self  # aiobotocore's private attributes, absent from its stubs
+        session: aiohttp.ClientSession | None = inner._sessions.get(proxy_url)
         if session is None:
-            session = await self._exit_stack.enter_async_context(
+            session = await inner._exit_stack.enter_async_context(
                 aiohttp.ClientSession(
-                    connector=self._create_connector(proxy_url),
-                    timeout=self._timeout,
+                    connector=inner._create_connector(proxy_url),
+                    timeout=inner._timeout,
                     skip_auto_headers={"CONTENT-TYPE"},
                     auto_decompress=False,
                     response_class=_GuardedResponse,
                 )
             )
-            self._sessions[proxy_url] = session
+            inner._sessions[proxy_url] = session
         return session
 
 
 @contextlib.asynccontextmanager
-async def open_client(settings: ClientSettings) -> AsyncIterator[Any]:
+async def open_client(settings: ClientSettings) -> AsyncIterator[CodeArtifactClient]:
     """An aioboto3 CodeArtifact client: botocore's retries off, replies guarded."""
     try:
         session = aioboto3.Session(
@@ -283,7 +298,8 @@ def translated() -> Iterator[None]:
 
 
 def _from_client_error(error: ClientError) -> RemoteError:
-    response: dict[str, Any] = error.response
+    # Read as any mapping: a hostile endpoint's reply need not match the model.
+    response = cast("dict[str, Any]", error.response)
     code = str(response.get("Error", {}).get("Code", ""))
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     message = str(response.get("Error", {}).get("Message", "")) or code
@@ -301,7 +317,7 @@ def _from_client_error(error: ClientError) -> RemoteError:
     return RejectedError(text, code=code, status=status)
 
 
-def _publish_reply(reply: dict[str, Any]) -> PublishReply:
+def _publish_reply(reply: Mapping[str, Any]) -> PublishReply:
     asset = reply.get("asset")
     if not isinstance(asset, dict):
         return PublishReply("", "", str(reply.get("versionRevision", "")))
@@ -324,6 +340,34 @@ def _retry_after_s(response: dict[str, Any]) -> float | None:
         return None
 
 
+class _RepositoryMembers(TypedDict):
+    domain: str
+    repository: str
+    domainOwner: NotRequired[str]
+
+
+class _PackageMembers(_RepositoryMembers):
+    format: Literal["generic"]
+    namespace: str
+    package: str
+
+
+def _repository(target: Target) -> _RepositoryMembers:
+    """The request members that name a repository."""
+    members = _RepositoryMembers(domain=target.domain, repository=target.repository)
+    if target.domain_owner:
+        members["domainOwner"] = target.domain_owner
+    return members
+
+
+def _package(package: PackageRef) -> _PackageMembers:
+    """The request members that name a generic package (its repository's included)."""
+    return _PackageMembers(
+        **_repository(package.target), format="generic", namespace=package.namespace,
+        package=package.package,
+    )  # fmt: skip
+
+
 class CodeArtifact:
     """The operations the pipeline needs, each one attempt, errors translated.
 
@@ -331,7 +375,7 @@ class CodeArtifact:
     only makes single, deadline-bounded requests.
     """
 
-    def __init__(self, client: Any, *, max_pages: int = c.MAX_LIST_PAGES) -> None:
+    def __init__(self, client: CodeArtifactClient, *, max_pages: int = c.MAX_LIST_PAGES) -> None:
         self._client = client
         self._max_pages = max_pages
 
@@ -343,7 +387,7 @@ class CodeArtifact:
     async def describe_repository(self, target: Target) -> None:
         """Raise FatalRemoteError unless the domain and repository exist and are reachable."""
         await self._call(
-            lambda: self._client.describe_repository(**target.params()), attempt_timeout_s()
+            lambda: self._client.describe_repository(**_repository(target)), attempt_timeout_s()
         )
 
     async def create_repository(self, target: Target) -> None:
@@ -351,7 +395,7 @@ class CodeArtifact:
         with contextlib.suppress(ConflictError):
             await self._call(lambda: self._client.create_domain(domain=target.domain), 30.0)
         with contextlib.suppress(ConflictError):
-            await self._call(lambda: self._client.create_repository(**target.params()), 30.0)
+            await self._call(lambda: self._client.create_repository(**_repository(target)), 30.0)
 
     async def publish(
         self,
@@ -370,9 +414,9 @@ class CodeArtifact:
         an open file streams with Content-Length instead of sitting in memory.
         """
 
-        async def send() -> dict[str, Any]:
-            reply: dict[str, Any] = await self._client.publish_package_version(
-                **package.params(), format=c.GENERIC_FORMAT,
+        async def send() -> Mapping[str, Any]:
+            reply: Mapping[str, Any] = await self._client.publish_package_version(
+                **_package(package),
                 packageVersion=version, assetName=asset_name, assetContent=body,
                 assetSHA256=sha256, unfinished=True,
             )  # fmt: skip
@@ -391,7 +435,7 @@ class CodeArtifact:
 
     async def describe_version(self, package: PackageRef, version: str) -> RemoteVersion | None:
         """The version's status and assets, or None if the server has no such version."""
-        kwargs = {**package.params(), "format": c.GENERIC_FORMAT}
+        kwargs = _package(package)
         try:
             described = await self._call(
                 lambda: self._client.describe_package_version(**kwargs, packageVersion=version),
@@ -411,8 +455,8 @@ class CodeArtifact:
         return RemoteVersion(status, listing.revision, listing.assets)
 
     async def _pages(
-        self, method: Callable[..., Awaitable[dict[str, Any]]], **kwargs: Any
-    ) -> AsyncGenerator[dict[str, Any], None]:
+        self, method: Callable[..., Awaitable[Mapping[str, Any]]], **kwargs: Any
+    ) -> AsyncGenerator[Mapping[str, Any], None]:
         """Every page of a list call, each request under its own deadline.
 
         Raises RejectedError at a `nextToken` seen before, or past `max_pages` pages: a
@@ -447,7 +491,7 @@ class CodeArtifact:
 
         Raises RejectedError (code ResourceNotFoundException) when there is no such version.
         """
-        kwargs = {**package.params(), "format": c.GENERIC_FORMAT}
+        kwargs = _package(package)
         found: dict[str, RemoteAsset] = {}
         revision = ""
         pages = self._pages(self._client.list_package_version_assets, **kwargs,
@@ -470,7 +514,7 @@ class CodeArtifact:
         None when the package has more than `limit` versions: the caller then asks about
         each version on its own, so memory stays bounded.
         """
-        kwargs = {**package.params(), "format": c.GENERIC_FORMAT}
+        kwargs = _package(package)
         found: dict[str, VersionStatus | None] = {}
         pages = self._pages(self._client.list_package_versions, **kwargs)
         try:
@@ -504,7 +548,7 @@ class CodeArtifact:
         extra = {"versionRevisions": revisions} if revisions else {}
         reply = await self._call(
             lambda: self._client.update_package_versions_status(
-                **package.params(), format=c.GENERIC_FORMAT, versions=list(versions),
+                **_package(package), versions=list(versions),
                 expectedStatus=VersionStatus.UNFINISHED.value, targetStatus=target_status.value,
                 **extra,
             ),

@@ -129,13 +129,6 @@ class Target:
     repository: str
     domain_owner: str | None = None
 
-    def params(self) -> dict[str, str]:
-        """The request members that name this target."""
-        found = {"domain": self.domain, "repository": self.repository}
-        if self.domain_owner:
-            found["domainOwner"] = self.domain_owner
-        return found
-
     def __str__(self) -> str:
         return f"{self.domain}/{self.repository}"
 
@@ -147,10 +140,6 @@ class PackageRef:
     target: Target
     namespace: str
     package: str
-
-    def params(self) -> dict[str, str]:
-        """The request members naming the package (its target's included)."""
-        return {**self.target.params(), "namespace": self.namespace, "package": self.package}
 
     def __str__(self) -> str:
         return f"{self.target}/{self.namespace}/{self.package}"

@@ -277,7 +277,7 @@ def _requote(component: str) -> str:
     return quote(unquote_to_bytes(component), safe=_QUERY_SAFE)
 
 
-class _ReceivedRequestSigner(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
+class _ReceivedRequestSigner(SigV4Auth):
     """botocore's SigV4 signer fed the request as received, not as a client would build it.
 
     Clients choose which headers to sign and declare it in `SignedHeaders`; the server signs
