@@ -51,7 +51,7 @@ MAX_REPLY_BYTES: Final = 8 * 1024 * 1024
 # A listing ends at its first repeated nextToken, and at this many pages in any case:
 # 1,000,000 items at MAX_RESULTS_LIMIT per page, far beyond anything we list (a version
 # has at most MAX_ASSETS_PER_VERSION assets; a package's versions are listed only up to
-# pipeline.MAX_LISTED_VERSIONS).
+# service_view.MAX_LISTED_VERSIONS).
 MAX_LIST_PAGES: Final = 1000
 # The longest wait a server's Retry-After can impose on one retry (botocore never reads
 # the header; AWS documents no maximum). Past it we wait this long, and the attempt

@@ -5,7 +5,7 @@ that allows more requests than one core can make (a raised quota, an emulator, a
 migration at full speed), the run is shared out:
 
     parent ── starts N copies of itself (`python -m uploader run-part DIR`)
-              child j: the whole pipeline over every N-th version (`pipeline.in_part`),
+              child j: the whole pipeline over every N-th version (`filters.in_part`),
                        1/N of every rate, the shared journal (SQLite takes turns),
                        its report records spooled to its own folder
            ── passes each signal it gets on to every child, once, as soon as the child

@@ -23,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from uploader.domain import RemoteAsset, RemoteVersion, VersionStatus
+from uploader.domain import AssetState, RemoteAsset, RemoteVersion, TargetStatus, VersionStatus
+from uploader.journal import JournalVersion
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,13 @@ def different_content(name: str, remote: RemoteAsset, local_sha256: str) -> str:
         f"asset {name} already exists with different content"
         f" (remote sha256 {remote.sha256}, local {local_sha256})"
     )
+
+
+def done_in_journal(
+    known: JournalVersion | None, wanted: Mapping[str, str], target_status: TargetStatus
+) -> bool:
+    """Whether the journal saw this exact version (the same files, the same target status)
+    through to the end: then it may be skipped without asking the service."""
+    if known is None or not known.state.done or known.target_status != target_status:
+        return False
+    return known.assets == {name: (sha256, AssetState.PUBLISHED) for name, sha256 in wanted.items()}

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-from uploader.domain import AssetOutcome, VersionOutcome
+from uploader.domain import AssetOutcome, TargetStatus, VersionOutcome
 from uploader.errors import ExitCode, InvalidInputError
 
 STDOUT: Final = Path("-")
@@ -61,7 +61,7 @@ class VersionRecord:
     namespace: str
     package: str
     version: str
-    target_status: str
+    target_status: TargetStatus
     assets: list[AssetRecord] = field(default_factory=list)
     outcome: VersionOutcome = VersionOutcome.PENDING
     error: str | None = None
@@ -74,7 +74,7 @@ class VersionRecord:
             "package": self.package,
             "version": self.version,
             "status": self.outcome.value,
-            "target_status": self.target_status,
+            "target_status": self.target_status.value,
             "assets": [a.to_json() for a in self.assets],
             "error": self.error,
         }

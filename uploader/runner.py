@@ -22,11 +22,12 @@ from uploader import constants as c
 from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
 from uploader.config import LOCAL_CREDENTIALS, RunSettings
 from uploader.errors import FatalRemoteError, JournalError
+from uploader.filters import in_part, in_shard
 from uploader.hashing import Hasher
 from uploader.journal import Journal, JournalLock
 from uploader.manifest import Problem, VersionSpec, count_entries, read_manifest
 from uploader.openfiles import SPARE_CONNECTIONS, fit_open_files
-from uploader.pipeline import Options, Pipeline, in_part, in_shard
+from uploader.pipeline import Pipeline
 from uploader.progress import ProgressDisplay
 from uploader.remote import Remote
 from uploader.report import Report, Totals, check_report_path
@@ -45,18 +46,6 @@ def manifest_entries(settings: RunSettings) -> Iterator[VersionSpec | Problem]:
         allow_outside=settings.allow_outside,
     )
     return in_part(in_shard(entries, settings.shard), settings.part)
-
-
-def _options(settings: RunSettings, scope: str) -> Options:
-    return Options(
-        workers=settings.workers,
-        max_uploads=settings.max_uploads,
-        dry_run=settings.dry_run,
-        create_missing=settings.local,
-        scope=scope,
-        resume=settings.resume,
-        reconcile=settings.reconcile,
-    )
 
 
 async def open_api(
@@ -175,8 +164,7 @@ async def _run(
             remote = Remote(api, limits, report.totals, max_attempts=settings.max_attempts,
                             max_retry_after_s=settings.max_retry_after_s,
                             sleep=sleep)  # fmt: skip
-        options = _options(settings, scope)
-        pipeline = Pipeline(remote, hasher, report, options, journal=journal)
+        pipeline = Pipeline(remote, hasher, report, settings, scope=scope, journal=journal)
         display = await stack.enter_async_context(
             ProgressDisplay(
                 report.totals,

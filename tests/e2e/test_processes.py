@@ -17,9 +17,9 @@ from uploader.domain import TargetStatus
 from uploader.emulator import EmulatorThread
 from uploader.emulator.faults import FaultPlan
 from uploader.errors import ExitCode
+from uploader.filters import in_part
 from uploader.manifest import Place, Problem
 from uploader.parts import settings_from_json, settings_to_json
-from uploader.pipeline import in_part
 
 TARGET = ["--region", REGION, "--domain", "demo", "--repository", "repo", "--namespace", "acme"]
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from uploader.domain import AssetOutcome
+from uploader.domain import AssetOutcome, TargetStatus
 from uploader.finalizer import _Pending
 from uploader.manifest import VersionSpec
 from uploader.report import PART_TOTALS, AssetRecord, Report, VersionRecord
@@ -14,7 +14,7 @@ from uploader.report import PART_TOTALS, AssetRecord, Report, VersionRecord
 
 def _record(version: str) -> VersionRecord:
     asset = AssetRecord("a", "a.bin", 1, "0" * 64, AssetOutcome.PUBLISHED)
-    return VersionRecord("d", "r", "ns", "pkg", version, "Published", [asset])
+    return VersionRecord("d", "r", "ns", "pkg", version, TargetStatus.PUBLISHED, [asset])
 
 
 def test_shares_merge_into_one_report(tmp_path: Path) -> None:
