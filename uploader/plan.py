@@ -44,16 +44,49 @@ class Plan:
     conflict: str | None = field(default=None)
 
 
+@dataclass(frozen=True)
+class AssetComparison:
+    """The manifest's assets beside the service's, by name: the one comparison that
+    planning (`plan_version`) and auditing (`verify.compare`) share.
+
+    Args:
+        present: held with the manifest's SHA-256.
+        missing: in the manifest, not on the service.
+        different: held with other bytes: name -> (the service's SHA-256, ours).
+        extra: on the service, not in the manifest (sorted).
+    """
+
+    present: tuple[str, ...]
+    missing: tuple[str, ...]
+    different: dict[str, tuple[str, str]]
+    extra: tuple[str, ...]
+
+
+def compare_assets(wanted: Mapping[str, str], held: Mapping[str, RemoteAsset]) -> AssetComparison:
+    """Compare `wanted` (name -> SHA-256) with the assets the service holds."""
+    different = {
+        name: (held[name].sha256, sha256)
+        for name, sha256 in wanted.items()
+        if name in held and held[name].sha256 != sha256
+    }
+    return AssetComparison(
+        present=tuple(n for n in wanted if n in held and n not in different),
+        missing=tuple(n for n in wanted if n not in held),
+        different=different,
+        extra=tuple(sorted(set(held) - set(wanted))),
+    )
+
+
 def plan_version(wanted: Mapping[str, str], remote: RemoteVersion | None) -> Plan:
     """The plan for a version whose manifest assets are `wanted` (name -> SHA-256), given
     what the service holds (None: no such version)."""
     if remote is None:
         return Plan(send=tuple(wanted))
-    conflict = _conflict(wanted, remote)
+    assets = compare_assets(wanted, remote.assets)
+    conflict = _conflict(remote.status, assets)
     if conflict is not None:
         return Plan(conflict=conflict)
-    present = tuple(name for name in wanted if name in remote.assets)
-    missing = tuple(name for name in wanted if name not in remote.assets)
+    present, missing = assets.present, assets.missing
     if remote.status.finished:
         if missing:
             return Plan(
@@ -66,24 +99,22 @@ def plan_version(wanted: Mapping[str, str], remote: RemoteVersion | None) -> Pla
     return Plan(send=missing, present=present)
 
 
-def _conflict(wanted: Mapping[str, str], remote: RemoteVersion) -> str | None:
-    if remote.status is not VersionStatus.UNFINISHED and not remote.status.finished:
-        return f"version is {remote.status} on the server"
-    for name, sha256 in wanted.items():
-        found = remote.assets.get(name)
-        if found is not None and found.sha256 != sha256:
-            return different_content(name, found, sha256)
-    extra = sorted(set(remote.assets) - set(wanted))
-    if extra:
-        return f"the server's version has assets the manifest lacks: {extra}"
+def _conflict(status: VersionStatus, assets: AssetComparison) -> str | None:
+    if status is not VersionStatus.UNFINISHED and not status.finished:
+        return f"version is {status} on the server"
+    if assets.different:
+        name, (remote_sha256, local_sha256) = next(iter(assets.different.items()))
+        return different_content(name, remote_sha256, local_sha256)
+    if assets.extra:
+        return f"the server's version has assets the manifest lacks: {list(assets.extra)}"
     return None
 
 
-def different_content(name: str, remote: RemoteAsset, local_sha256: str) -> str:
+def different_content(name: str, remote_sha256: str, local_sha256: str) -> str:
     """The message for an asset the service holds with other bytes."""
     return (
         f"asset {name} already exists with different content"
-        f" (remote sha256 {remote.sha256}, local {local_sha256})"
+        f" (remote sha256 {remote_sha256}, local {local_sha256})"
     )
 
 

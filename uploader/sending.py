@@ -272,7 +272,7 @@ class Sender:
                 f"cannot add {asset.name}: version {job.spec.version} is no longer Unfinished"
                 " on the server: a finished version takes no new assets; publish a new version"
             )
-        raise ConflictError(different_content(asset.name, found, sha256))
+        raise ConflictError(different_content(asset.name, found.sha256, sha256))
 
 
 def most_severe(errors: BaseExceptionGroup[BaseException]) -> BaseException:

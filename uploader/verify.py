@@ -19,6 +19,7 @@ from uploader.errors import FatalRemoteError, UploaderError
 from uploader.hashing import Hasher
 from uploader.limits import Family
 from uploader.manifest import Problem, VersionSpec, batches
+from uploader.plan import compare_assets
 from uploader.remote import Remote
 
 READ_BATCH: Final = 64
@@ -88,16 +89,17 @@ def compare(
     expected = spec.status.status
     if remote.status != expected:
         findings.append(Finding(where, Difference.STATUS, f"{remote.status}, expected {expected}"))
-    for name, sha256 in sorted(local.items()):
-        found = remote.assets.get(name)
-        if found is None:
+    assets = compare_assets(local, remote.assets)
+    for name in sorted({*assets.missing, *assets.different}):
+        if name in assets.different:
+            remote_sha256, local_sha256 = assets.different[name]
+            detail = f"remote sha256 {remote_sha256}, local {local_sha256}"
+            findings.append(Finding(f"{where} {name}", Difference.SHA256, detail))
+        else:
             findings.append(
                 Finding(f"{where} {name}", Difference.ASSET_MISSING, "not on the service")
             )
-        elif found.sha256 != sha256:
-            detail = f"remote sha256 {found.sha256}, local {sha256}"
-            findings.append(Finding(f"{where} {name}", Difference.SHA256, detail))
-    for name in sorted(set(remote.assets) - set(local)):
+    for name in assets.extra:
         findings.append(Finding(f"{where} {name}", Difference.ASSET_EXTRA, "not in the manifest"))
     return findings
 
@@ -118,7 +120,7 @@ class Verifier:
         remote: Remote,
         hasher: Hasher,
         *,
-        workers: int = 8,
+        workers: int,
         on_finding: Callable[[Finding], None],
         on_problem: Callable[[Problem], None],
     ) -> None:
