@@ -7,6 +7,7 @@ usage, 3 could not start, 130 interrupted.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import sys
@@ -21,18 +22,29 @@ from uploader import __version__
 from uploader import constants as c
 from uploader.config import (
     CONFIG_TABLE,
-    DEFAULT_LOCAL_DIR,
-    MAX_PROCESSES,
     RunSettings,
     check_endpoint_env,
-    check_endpoint_url,
+    default_of,
+    envvar_of,
+    flag_of,
+    key_of,
     load_config_file,
-    parse_rate,
-    parse_shard,
+    settings_of,
 )
-from uploader.domain import TargetStatus
 from uploader.errors import ExitCode, InvalidInputError
-from uploader.logs import LogFormat, configure_logging
+from uploader.logs import configure_logging
+from uploader.setting import (
+    Choice,
+    Command,
+    Count,
+    FilePath,
+    Kind,
+    Parsed,
+    Seconds,
+    Setting,
+    Switch,
+    Text,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -176,7 +188,6 @@ def emulator(
 
     The first line on stdout is `listening on http://HOST:PORT`.
     """
-    from uploader import constants as c
     from uploader.emulator import Emulator
     from uploader.emulator.faults import FaultPlan, Quotas, parse_rate
 
@@ -218,7 +229,7 @@ async def _serve(server: Emulator) -> int:
 
 
 class SettingOption(click.Option):
-    """A click option whose bad value names where it came from: flag, variable or file.
+    """A click option built from a RunSettings field; a bad value names its source.
 
     click reports a bad `UPLOADER_WORKERS=abc` as `Invalid value for '--workers'`; a user
     who never typed `--workers` then looks in the wrong place.
@@ -234,8 +245,9 @@ class SettingOption(click.Option):
             if source is ParameterSource.ENVIRONMENT:
                 error.param_hint = f"{_envvar_used(self)} (environment)"
             elif source is ParameterSource.DEFAULT_MAP:
-                key = self.name.replace("_", "-")
-                error.param_hint = f"{ctx.meta.get(CONFIG_META)}: {CONFIG_TABLE}.{key}"
+                error.param_hint = (
+                    f"{ctx.meta.get(CONFIG_META)}: {CONFIG_TABLE}.{key_of(self.name)}"
+                )
             raise
 
 
@@ -246,41 +258,77 @@ def _envvar_used(option: click.Option) -> str:
 
 
 class _ParsedBy(click.ParamType[Any]):
-    """A click type from one of config.py's parsers (InvalidInputError -> usage error).
+    """A click type from a setting's parser (InvalidInputError -> usage error).
 
     Values from the config file may already be numbers (`rate = 20`), or already parsed
     (a default); both are handled, so flags, variables and the file share one check.
     """
 
-    def __init__(self, name: str, flag: str, parse: Callable[[str], Any]) -> None:
-        self.name = name
+    def __init__(self, flag: str, kind: Parsed) -> None:
+        self.name = kind.metavar
         self._flag = flag
-        self._parse = parse
+        self._kind = kind
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """Parse `value`, or fail with the parser's message (without the flag's name)."""
-        if isinstance(value, tuple):
+        if not isinstance(value, str | int | float):
             return value
         try:
-            return self._parse(str(value))
+            return self._kind.parse(str(value))
         except InvalidInputError as error:
             self.fail(str(error).removeprefix(self._flag).lstrip(": "), param, ctx)
 
 
-RATE = _ParsedBy("rate", "--rate", parse_rate)
-SHARD = _ParsedBy("shard", "--shard", parse_shard)
-PART = _ParsedBy("part", "--part", lambda text: parse_shard(text, env={}))
-ENDPOINT_URL = _ParsedBy("url", "--endpoint-url", check_endpoint_url)
-CONFIG_META = "uploader.config"
+class _Word(click.Choice[str]):
+    """A choice among words whose value is what the setting's kind makes of the word."""
+
+    def __init__(self, kind: Choice) -> None:
+        super().__init__(kind.words)
+        self._make = kind.make
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The word checked by click, then made into the value."""
+        return self._make(super().convert(str(getattr(value, "value", value)), param, ctx))
 
 
-def _option(*decls: str, **kwargs: Any) -> Callable[[FC], FC]:
-    """A setting: a click option that also reads `UPLOADER_<NAME>` and the config file."""
-    name = next(d for d in decls if d.startswith("--")).split("/")[0]
-    kwargs.setdefault("envvar", "UPLOADER_" + name[2:].replace("-", "_").upper())
-    kwargs.setdefault("show_default", "default" in kwargs and kwargs["default"] is not None)
-    kwargs.setdefault("cls", SettingOption)
-    return click.option(*decls, **kwargs)
+CONFIG_META: Final = "uploader.config"
+
+
+def _click_type(flag: str, kind: Kind) -> click.ParamType[Any] | None:
+    """The click type of a setting's kind (None: a flag without a value)."""
+    match kind:
+        case Count(minimum=low, maximum=high):
+            return click.IntRange(low, high)
+        case Seconds(minimum=low, above=above):
+            return click.FloatRange(min=low, min_open=above, max=math.inf, max_open=True)
+        case FilePath(folder=folder):
+            return click.Path(file_okay=not folder, dir_okay=folder, path_type=Path)
+        case Choice():
+            return _Word(kind)
+        case Parsed():
+            return _ParsedBy(flag, kind)
+        case Text():
+            return click.STRING
+    return None
+
+
+def _setting_option(name: str, spec: Setting, command: Command) -> Callable[[FC], FC]:
+    """The click option of one setting, as `command` shows it."""
+    flag = flag_of(name)
+    default = default_of(name)
+    kwargs: dict[str, Any] = {
+        "cls": SettingOption, "help": spec.help_for(command), "hidden": spec.hidden,
+        "envvar": [envvar_of(name), *spec.envvars], "metavar": spec.metavar,
+        "default": default, "show_default": default is not None and default is not False,
+    }  # fmt: skip
+    if isinstance(spec.kind, Parsed):
+        kwargs["metavar"] = spec.metavar or spec.kind.metavar
+        kwargs["show_default"] = default is not None and spec.kind.show(default)
+    if isinstance(spec.kind, Switch):
+        kwargs["show_default"] = False
+        decls = f"{flag}/--no-{flag[2:]}" if default else flag
+        return click.option(decls, name, is_flag=True, **kwargs)
+    return click.option(flag, name, type=_click_type(flag, spec.kind), **kwargs)
 
 
 def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
@@ -292,172 +340,71 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
     if value is None:
         return
     try:
-        values = load_config_file(value, _setting_names(run))
+        values = load_config_file(value)
     except InvalidInputError as error:
         raise click.BadParameter(str(error), ctx=ctx, param_hint="--config") from None
-    names = _setting_names(ctx.command)
-    ctx.default_map = {key: v for key, v in values.items() if key in names}
+    names = {p.name for p in ctx.command.params if isinstance(p, SettingOption)}
+    ctx.default_map = {name: v for name, v in values.items() if name in names}
     ctx.meta[CONFIG_META] = value
 
 
-def _setting_names(command: click.Command) -> set[str]:
-    """The settings of a command, as the config file names them."""
-    return {
-        p.name
-        for p in command.params
-        if p.name and isinstance(p, SettingOption) and not p.hidden and p.name != "config"
-    }
-
-
-def _options(*options: Callable[[FC], FC]) -> Callable[[FC], FC]:
-    def decorate(command: FC) -> FC:
-        for option in reversed(options):
-            command = option(command)
-        return command
-
-    return decorate
-
-
-_CONFIG = _option(
+_CONFIG: Final = click.option(
     "--config", type=click.Path(dir_okay=False, exists=True, path_type=Path), is_eager=True,
-    expose_value=False, callback=_load_config,
+    expose_value=False, callback=_load_config, envvar="UPLOADER_CONFIG",
     help="TOML settings file (its [run] table, shared by every command); flags and UPLOADER_* "
          "variables win over it.",
 )  # fmt: skip
 
-# What a manifest's entries inherit, and which of them this process takes.
-_MANIFEST = _options(
-    _CONFIG,
-    _option("--domain", help="Default domain of entries."),
-    _option("--domain-owner", metavar="ACCOUNT", help="Account owning the domain (12 digits)."),
-    _option("--repository", help="Default repository of entries."),
-    _option("--namespace", help="Default namespace of entries."),
-    _option("--status", type=click.Choice([s.value for s in TargetStatus]),
-            help="Default final status of versions (Published unless the manifest says)."),
-    _option("--allow-outside", is_flag=True,
-            help="Let asset paths resolve outside the manifest's folder."),
-    _option("--shard", type=SHARD, metavar="K/N|auto",
-            help="Take the K-th of N shares of the packages (for parallel jobs)."),
-)  # fmt: skip
 
+def settings_options(command: Command) -> Callable[[FC], FC]:
+    """`--config` and every setting `command` takes, in RunSettings's order."""
 
-def _endpoint(local_help: str) -> Callable[[FC], FC]:
-    """Where the service is; `local_help` says what this command does with `--local`."""
-    return _options(
-        _option("--region", envvar=["UPLOADER_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"],
-                help="AWS region (also AWS_REGION, then AWS_DEFAULT_REGION; default: the "
-                     "profile's)."),
-        _option("--profile", help="AWS named profile."),
-        _option("--endpoint-url", type=ENDPOINT_URL,
-                help="Another endpoint, e.g. an emulator (AWS_ENDPOINT_URL_CODEARTIFACT works "
-                     "too)."),
-        _option("--local", is_flag=True, help=local_help),
-        _option("--local-dir", type=click.Path(file_okay=False, path_type=Path),
-                default=str(DEFAULT_LOCAL_DIR), help="Where --local keeps the emulator's data."),
-    )  # fmt: skip
+    def decorate(function: FC) -> FC:
+        taken = [(n, s) for n, s in settings_of().items() if command in s.commands]
+        for name, spec in reversed(taken):
+            function = _setting_option(name, spec, command)(function)
+        return _CONFIG(function)
 
-
-def _work(workers_help: str, report_help: str) -> Callable[[FC], FC]:
-    """How hard to work, and what to show: the options `run` and `verify` share."""
-    return _options(
-        _option("--workers", type=click.IntRange(min=1), default=8, help=workers_help),
-        _option("--hash-threads", type=click.IntRange(min=1), default=2,
-                help="Threads hashing files."),
-        _option("--max-attempts", type=click.IntRange(min=1), default=8,
-                help="Attempts per request, the first included."),
-        _option("--max-retry-after", type=click.FloatRange(min=0, min_open=True),
-                default=60.0, metavar="SECONDS",
-                help="Longest wait a server's Retry-After can impose; past it we wait this "
-                     "long and count the attempt."),
-        _option("--report", type=click.Path(dir_okay=False, path_type=Path), help=report_help),
-        _option("--log-format", type=click.Choice(["auto", "console", "json"]), default="auto",
-                help="Log lines for people or for machines (auto: console on a terminal)."),
-        _option("--no-progress", is_flag=True,
-                help="No progress display (there is none anyway when stderr is not a "
-                     "terminal)."),
-    )  # fmt: skip
-
-
-_JOURNAL = _option(
-    "--journal", type=click.Path(dir_okay=False, path_type=Path),
-    help="Resume journal (default: .uploader/journal.sqlite beside the manifest).",
-)  # fmt: skip
-
-_RUN = _options(
-    _MANIFEST,
-    _endpoint("Start the embedded emulator and upload to it."),
-    _work("Versions in flight at once.", "Write a JSON report here."),
-    _option("--max-uploads", type=click.IntRange(min=1), default=16,
-            help="Asset uploads in flight at once."),
-    _option("--rate", type=RATE, metavar="REQ_PER_S|auto",
-            help=f"Publish rate (default: AWS's quota, 10/s; at least {c.MIN_RATE_PER_S:g}); "
-                 "`auto` adapts to throttling."),
-    _option("--dry-run", is_flag=True, help="Validate and hash; send nothing."),
-    _JOURNAL,
-    _option("--no-resume", is_flag=True,
-            help="Trust nothing the journal remembers: ask the service about every version "
-                 "and hash every file again (the journal is still written)."),
-    _option("--reconcile", is_flag=True,
-            help="Ask the service about every version, even those the journal says are done "
-                 "(unchanged files are not hashed again)."),
-    _option("--drain-timeout", type=click.FloatRange(min=0), default=30.0,
-            help="After SIGINT/SIGTERM, seconds requests in flight may take."),
-    _option("--processes", type=click.IntRange(1, MAX_PROCESSES), default=1,
-            help="Processes sharing the run, each with its own connections, and 1/N of the "
-                 "rates (for endpoints that allow more than one process can send)."),
-    click.option("--part", type=PART, metavar="J/M", hidden=True,
-                 help="This process's share of a --processes run (set by the parent)."),
-)  # fmt: skip
-
-_NOT_SETTINGS: Final = ("log_format", "no_progress")
-_RENAMED: Final = {"drain_timeout": "drain_timeout_s", "max_retry_after": "max_retry_after_s"}
+    return decorate
 
 
 def _settings(manifest: str, params: dict[str, Any]) -> RunSettings:
-    """The typed settings from any command's parameters (flags < env < config < defaults).
+    """The typed settings from a command's setting options (flags < env < config < defaults).
 
-    Each command passes the options it has; the rest keep RunSettings's defaults. Checks
-    across settings (RunSettings) are usage errors too, the same for every command.
+    Each command passes the settings it takes; the rest keep RunSettings's defaults.
+    Checks across settings (RunSettings) are usage errors too, the same for every command.
     """
-    values = {_RENAMED.get(k, k): v for k, v in params.items() if k not in _NOT_SETTINGS}
-    if (rate := values.pop("rate", None)) is not None:
-        values["rate_per_s"], values["rate_auto"] = rate
-    if (status := values.pop("status", None)) is not None:
-        values["status"] = TargetStatus(status)
-    if "no_resume" in values:
-        values["resume"] = not values.pop("no_resume")
-    values = {k: v for k, v in values.items() if not (k in ("shard", "part") and v is None)}
     try:
-        if "endpoint_url" in values:  # a command that talks to the service
+        if "endpoint_url" in params:  # a command that talks to the service
             check_endpoint_env()
-        return RunSettings(manifest=manifest, **values)
+        return RunSettings(manifest=manifest, **params)
     except InvalidInputError as error:
         raise click.UsageError(str(error), ctx=click.get_current_context()) from None
 
 
-def _progress_console(no_progress: bool, log_format: LogFormat) -> Console | None:
+def _progress_console(settings: RunSettings) -> Console | None:
     """A console to draw progress on (stderr, a terminal), or None; logs go through it."""
     from uploader.progress import log_stream, progress_console, progress_enabled
 
     console = None
-    if progress_enabled(no_progress, sys.stderr) and log_format != "json":
+    if progress_enabled(not settings.progress, sys.stderr) and settings.log_format != "json":
         console = progress_console()
-    configure_logging(log_format, stream=log_stream(console) if console else None)
+    configure_logging(settings.log_format, stream=log_stream(console) if console else None)
     return console
 
 
 @main.command()
 @click.argument("manifest")
-@_RUN
+@settings_options(Command.RUN)
 def run(manifest: str, **params: Any) -> None:
     """Upload every package version a MANIFEST lists (`-` reads JSON Lines from stdin)."""
-    console = _progress_console(params["no_progress"], params["log_format"])
     settings = _settings(manifest, params)
+    console = _progress_console(settings)
     try:
         if settings.processes > 1:
             from uploader import parts  # not the runner: the parent only starts the others
 
-            report = asyncio.run(parts.run_parts(settings, params["log_format"]))
+            report = asyncio.run(parts.run_parts(settings))
         else:
             from uploader import runner
 
@@ -478,8 +425,7 @@ def run(manifest: str, **params: Any) -> None:
 
 @main.command(name="run-part", hidden=True)
 @click.argument("part_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.argument("log_format", type=click.Choice(["auto", "console", "json"]))
-def run_part(part_dir: Path, log_format: LogFormat) -> None:
+def run_part(part_dir: Path) -> None:
     """One process's share of `run --processes N` (started by that run; parts.py)."""
     import stat
     import threading
@@ -494,12 +440,12 @@ def run_part(part_dir: Path, log_format: LogFormat) -> None:
             pass
         os.kill(os.getpid(), signal.SIGTERM)
 
-    configure_logging(log_format)
     try:
         settings = parts.load_part(part_dir)
-    except (OSError, ValueError, TypeError, InvalidInputError) as error:
+    except (OSError, ValueError, TypeError, KeyError, InvalidInputError) as error:
         click.echo(f"error: cannot read {part_dir}: {error}", err=True)
         sys.exit(ExitCode.CANNOT_START)
+    configure_logging(settings.log_format)
     stdin_fd = sys.stdin.fileno() if sys.stdin is not None else -1
     if stdin_fd >= 0 and stat.S_ISFIFO(os.fstat(stdin_fd).st_mode):  # started by a parent
         threading.Thread(target=stop_when_orphaned, name="parent-watch", daemon=True).start()
@@ -514,9 +460,7 @@ def run_part(part_dir: Path, log_format: LogFormat) -> None:
 
 @main.command()
 @click.argument("manifest")
-@_MANIFEST
-@_endpoint("Check against the embedded emulator's data (as `run --local` left it).")
-@_work("Versions checked at once.", "Write the differences here as JSON.")
+@settings_options(Command.VERIFY)
 def verify(manifest: str, **params: Any) -> None:
     """Compare the service's assets with a MANIFEST's local files (exit 1 on any difference).
 
@@ -530,8 +474,8 @@ def verify(manifest: str, **params: Any) -> None:
     from uploader.errors import FatalRemoteError
     from uploader.verify import Finding
 
-    console = _progress_console(params["no_progress"], params["log_format"])
     settings = _settings(manifest, params)
+    console = _progress_console(settings)
     findings: list[dict[str, str]] = []
 
     # Both on one terminal: print findings above the live display, not through it.
@@ -566,7 +510,7 @@ def verify(manifest: str, **params: Any) -> None:
 
 @main.command()
 @click.argument("manifest")
-@_MANIFEST
+@settings_options(Command.VALIDATE)
 def validate(manifest: str, **params: Any) -> None:
     """Check a MANIFEST without uploading: every problem, one line each (exit 2 if any).
 
@@ -593,8 +537,7 @@ def validate(manifest: str, **params: Any) -> None:
 
 @main.command()
 @click.argument("manifest", required=False)
-@_MANIFEST
-@_JOURNAL
+@settings_options(Command.STATUS)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")  # fmt: skip
 def status(manifest: str | None, as_json: bool, **params: Any) -> None:
     """What the resume journal says: versions and assets done, pending, failed.
@@ -643,7 +586,7 @@ def config() -> None:
 
 @config.command("show")
 @click.argument("manifest", required=False)
-@_RUN
+@settings_options(Command.RUN)
 def config_show(manifest: str | None, **params: Any) -> None:
     """Print the effective settings of `uploader run [MANIFEST] [OPTIONS]`, with sources.
 
@@ -653,35 +596,32 @@ def config_show(manifest: str | None, **params: Any) -> None:
     """
     ctx = click.get_current_context()
     settings = _settings(manifest or "MANIFEST", params)
-    for param in ctx.command.params:
-        if isinstance(param, SettingOption) and not param.hidden and param.name != "config":
-            assert param.name is not None
-            value = ctx.params.get(param.name)
-            click.echo(f"{param.name:<15} = {_shown(value):<30} {_source(ctx, param)}")
+    for name, spec in settings_of().items():
+        if not spec.hidden and name in ctx.params:
+            shown = _shown(spec, getattr(settings, name))
+            click.echo(f"{key_of(name):<15} = {shown:<30} {_source(ctx, name)}")
     if manifest is not None:
-        where = "beside the manifest" if params.get("journal") is None else "--journal"
+        where = "beside the manifest" if settings.journal is None else "--journal"
         click.echo(f"{'journal_path':<15} = {settings.journal_path()!s:<30} {where}")
 
 
-def _source(ctx: click.Context, param: click.Option) -> str:
-    assert param.name is not None
-    source = ctx.get_parameter_source(param.name)
+def _source(ctx: click.Context, name: str) -> str:
+    source = ctx.get_parameter_source(name)
     if source is ParameterSource.DEFAULT_MAP:
         return f"config {ctx.meta.get(CONFIG_META)}"
     if source is ParameterSource.ENVIRONMENT:
-        return f"env {_envvar_used(param)}"
+        option = next(p for p in ctx.command.params if p.name == name)
+        assert isinstance(option, click.Option)
+        return f"env {_envvar_used(option)}"
     return "flag" if source is ParameterSource.COMMANDLINE else "default"
 
 
-def _shown(value: object) -> str:
+def _shown(spec: Setting, value: object) -> str:
     """A setting as a user would write it: `2/8` for a share, `auto` for an adaptive rate."""
     if value is None:
         return "-"
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], bool):
-        rate_per_s, auto = value
-        return "auto" if auto else f"{rate_per_s:g}"
-    if isinstance(value, tuple):
-        return "/".join(str(v) for v in value)
+    if isinstance(spec.kind, Parsed | Choice):
+        return str(spec.kind.to_json(value))
     return str(value)
 
 

@@ -1,31 +1,61 @@
-"""Run settings: one typed object, validated in one place.
+"""Run settings: one typed object, the only source of defaults, help text and checks.
 
-The command line builds it (click reads flags, then `UPLOADER_*` environment variables,
-then the config file's `[run]` table, then defaults); AWS settings come the AWS ways
-(profile, env, container role, `AWS_ENDPOINT_URL_CODEARTIFACT`) and are only passed
-through when given. Every command reads the same `[run]` table: a key a command does
-not use is ignored by it, a key no command knows is an error.
+Every setting is a field of `RunSettings` with a `Setting` beside it (`setting(...)`):
+its default, its help, its kind (how it is written and checked) and the commands that
+take it. cli.py builds each command's click options from that table; the config file's
+`[run]` keys, the `UPLOADER_*` variables, `config show` and the JSON a `--processes`
+child reads all follow it. A new setting is one field here and its use, nothing else.
 
-The parsers here (`parse_rate`, `parse_shard`, `check_endpoint_url`) are the one place a
-value is checked: the click types of cli.py call them for flags, variables and the file
-alike, and `RunSettings` checks its fields again for settings built in code.
+Why dataclasses, not pydantic: the settings are ~30 flat fields of five kinds; a kind
+object per field (`Count`, `Seconds`, `Switch`, `Text`, `FilePath`, `Choice`, `Parsed`)
+gives click its type, checks a value built in code, and writes it to and reads it from
+JSON in a few lines each, with no second model of the same fields and no new
+dependency. Every value a user writes passes one parser: the click types call the same
+`check`/`parse` that `RunSettings.__post_init__` calls.
+
+AWS settings come the AWS ways (profile, env, container role,
+`AWS_ENDPOINT_URL_CODEARTIFACT`) and are only passed through when given. Every command
+reads the same `[run]` table: a key a command does not use is ignored by it, a key no
+command knows is an error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from types import MappingProxyType
+from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
 from uploader import constants as c
 from uploader.domain import TargetStatus
 from uploader.errors import InvalidInputError
 from uploader.limits import DEFAULT_RATES_PER_S, AdaptivePolicy, Family, RateLimits
+from uploader.logs import LogFormat
+from uploader.setting import (
+    ENDPOINT,
+    JOURNAL,
+    MANIFEST,
+    RUN_ONLY,
+    SETTING,
+    WORK,
+    Choice,
+    Command,
+    Count,
+    FilePath,
+    Parsed,
+    Seconds,
+    Setting,
+    Switch,
+    Text,
+    setting,
+)
 
 DEFAULT_LOCAL_DIR: Final = Path(".uploader/emulator")
 AUTO_CEILING_PER_S: Final = c.ACCOUNT_WRITE_RATE_PER_S
@@ -35,125 +65,20 @@ LOCAL_CREDENTIALS: Final = ("local", "local")  # the embedded emulator accepts a
 CONFIG_TABLE: Final = "run"  # the one table of a config file every command reads
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    """Everything `uploader run` needs.
+class Rate(NamedTuple):
+    """`--rate`: a publish rate per second (None: AWS's quota), or adaptive (`auto`)."""
 
-    Args:
-        manifest: a path, or `-` for JSON Lines on stdin.
-        domain/domain_owner/repository/namespace/status: defaults for manifest entries.
-        rate_per_s: the publish rate; None keeps AWS's default quota (10/s).
-        rate_auto: adapt the rates to throttling (AIMD), up to the starting rates.
-        local: run against an embedded emulator in `local_dir`.
-        shard: (k, n): take the k-th of n shares of the packages.
-        part: (j, m): this process is the j-th of m sharing the run (`--processes`): it
-            takes every m-th version of its shard and 1/m of every rate.
-        processes: how many processes share the run; above 1, this one only starts them.
-        journal: the resume journal; None puts it at `.uploader/journal.sqlite` beside the
-            manifest (in the current directory for stdin).
-        resume: skip what the journal says is done (`--no-resume` turns it off, and the
-            hash cache with it).
-        reconcile: ask the service about every version, even those the journal says are
-            done (`--reconcile`); the hash cache still spares unchanged files.
-        drain_timeout_s: after a stop signal, how long requests in flight may take.
-        reconcile: ask the service about every version, even those the journal says
-            are done (the journal is a hint; the service is the truth).
-        max_retry_after_s: the longest wait a server's Retry-After can impose; past it
-            the wait is this long and the attempt counts.
-    """
+    per_s: float | None = None
+    auto: bool = False
 
-    manifest: str
-    domain: str | None = None
-    domain_owner: str | None = None
-    repository: str | None = None
-    namespace: str | None = None
-    status: TargetStatus | None = None
-    region: str | None = None
-    profile: str | None = None
-    endpoint_url: str | None = None
-    local: bool = False
-    local_dir: Path = DEFAULT_LOCAL_DIR
-    workers: int = 8
-    max_uploads: int = 16
-    hash_threads: int = 2
-    max_attempts: int = 8
-    rate_per_s: float | None = None
-    rate_auto: bool = False
-    report: Path | None = None
-    dry_run: bool = False
-    shard: tuple[int, int] = (1, 1)
-    part: tuple[int, int] = (1, 1)
-    processes: int = 1
-    allow_outside: bool = False
-    journal: Path | None = None
-    resume: bool = True
-    reconcile: bool = False
-    drain_timeout_s: float = 30.0
-    max_retry_after_s: float = 60.0
+    def __str__(self) -> str:
+        if self.auto or self.per_s is None:
+            return "auto"
+        short = f"{self.per_s:g}"  # `20`, not `20.0`; but never a rounded figure
+        return short if float(short) == self.per_s else repr(self.per_s)
 
-    def __post_init__(self) -> None:
-        for name in ("workers", "max_uploads", "hash_threads", "max_attempts", "processes"):
-            if getattr(self, name) < 1:
-                raise InvalidInputError(f"--{name.replace('_', '-')} must be at least 1")
-        for name, (k, n) in (("--shard", self.shard), ("--part", self.part)):
-            if not 1 <= k <= n:
-                raise InvalidInputError(f"{name} {k}/{n}: K must be between 1 and N")
-        if self.processes > MAX_PROCESSES:
-            raise InvalidInputError(f"--processes must be at most {MAX_PROCESSES}")
-        if self.processes > 1 and (self.local or self.manifest == "-"):
-            raise InvalidInputError(
-                "--processes above 1 needs a manifest file and an endpoint: not --local"
-                " or a manifest on stdin"
-            )
-        if not self.drain_timeout_s >= 0:
-            raise InvalidInputError("--drain-timeout must be 0 or more seconds")
-        if not 0 < self.max_retry_after_s < float("inf"):
-            raise InvalidInputError("--max-retry-after must be more than 0 seconds")
-        if self.rate_per_s is not None:
-            check_rate(self.rate_per_s, str(self.rate_per_s))
-        if self.endpoint_url is not None:
-            check_endpoint_url(self.endpoint_url)
 
-    def journal_path(self) -> Path:
-        """Where the journal lives."""
-        if self.journal is not None:
-            return self.journal
-        folder = Path.cwd() if self.manifest == "-" else Path(self.manifest).resolve().parent
-        return folder / ".uploader" / "journal.sqlite"
-
-    def manifest_defaults(self) -> dict[str, object]:
-        """Fields every manifest entry inherits unless it (or the file's defaults) sets them."""
-        fields = {
-            "domain": self.domain,
-            "domain_owner": self.domain_owner,
-            "repository": self.repository,
-            "namespace": self.namespace,
-            "status": None if self.status is None else self.status.value,
-        }
-        return {k: v for k, v in fields.items() if v is not None}
-
-    def rate_limits(self) -> RateLimits:
-        """The shared rate limits: AWS's quotas, with the publish rate overridden.
-
-        A publish is also an account write, so a publish rate above the write quota
-        raises the write rate with it: otherwise `--rate` could never take effect.
-        """
-        rates: dict[Family, float] = dict(DEFAULT_RATES_PER_S)
-        if self.rate_per_s is not None:
-            rates[Family.PUBLISH] = self.rate_per_s
-            rates[Family.WRITE] = max(c.ACCOUNT_WRITE_RATE_PER_S, self.rate_per_s * 1.25)
-        parts = self.part[1]  # processes sharing the run share its quotas
-        rates = {family: rate / parts for family, rate in rates.items()}
-        if not self.rate_auto:
-            return RateLimits(rates)
-        # `auto` starts at the published quota and probes upwards, slowly, to the account's
-        # write quota (no publish rate can exceed it): quotas are adjustable, and AIMD finds
-        # the one this account has. A throttle halves the rate; success adds 1/s per second.
-        return RateLimits(
-            rates,
-            adaptive=AdaptivePolicy(increase_fraction_per_s=AUTO_STEP_PER_S / AUTO_CEILING_PER_S),
-            ceilings_per_s={Family.PUBLISH: AUTO_CEILING_PER_S / parts},
-        )
+# --- the parsers: the one place a written value is read -----------------------------------
 
 
 def parse_shard(text: str, env: Mapping[str, str] = os.environ) -> tuple[int, int]:
@@ -182,24 +107,32 @@ def _shard_from_env(env: Mapping[str, str]) -> tuple[int, int]:
     return parse_shard(f"{int(index) + 1 if index.isdigit() else index}/{size}", {})
 
 
-def parse_rate(text: str) -> tuple[float | None, bool]:
-    """`--rate` as (publish rate per second, adaptive?): a positive number, or `auto`."""
+def parse_part(text: str) -> tuple[int, int]:
+    """`J/M`, as `--shard` but never from the environment (the parent sets it)."""
+    try:
+        return parse_shard(text, env={})
+    except InvalidInputError as error:
+        raise InvalidInputError(str(error).replace("--shard", "--part", 1)) from None
+
+
+def show_share(share: tuple[int, int]) -> str:
+    """(k, n) as `k/n`."""
+    return f"{share[0]}/{share[1]}"
+
+
+def parse_rate(text: str) -> Rate:
+    """`--rate` as a Rate: a positive number (at least `MIN_RATE_PER_S`), or `auto`."""
     if text.strip().lower() == "auto":
-        return None, True
+        return Rate(None, auto=True)
     try:
         rate = float(text)
     except ValueError:
         rate = -1.0
-    return check_rate(rate, text), False
-
-
-def check_rate(rate_per_s: float, text: str) -> float:
-    """A publish rate within bounds: at least `MIN_RATE_PER_S`, finite."""
-    if not c.MIN_RATE_PER_S <= rate_per_s < float("inf"):
+    if not c.MIN_RATE_PER_S <= rate < float("inf"):
         raise InvalidInputError(
             f"--rate {text!r}: expected requests per second (at least {c.MIN_RATE_PER_S:g}) or auto"
         )
-    return rate_per_s
+    return Rate(rate)
 
 
 def check_endpoint_url(url: str) -> str:
@@ -236,12 +169,224 @@ def check_endpoint_env(env: Mapping[str, str] = os.environ) -> None:
                 raise InvalidInputError(str(error).replace("--endpoint-url", name, 1)) from None
 
 
-def load_config_file(path: Path, known: set[str]) -> dict[str, object]:
-    """The `[run]` table of a TOML settings file, keys as parameter names.
+_LOG_FORMATS: Final = ("auto", "console", "json")
+_URL: Final = Parsed(check_endpoint_url, str, "URL")
+_SHARD: Final = Parsed(parse_shard, show_share, "K/N|auto")
 
-    Keys may use dashes or underscores (`max-uploads`, `max_uploads`). A key outside
-    `known` (every setting of any command) is an InvalidInputError naming the file and
-    the key, with the closest known key, so a typo never goes unnoticed.
+
+# --- the settings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything `uploader run` needs; `verify`, `validate` and `status` take a part.
+
+    `manifest` is a path, or `-` for JSON Lines on stdin. Every other field is a setting:
+    its help is the documentation (`uploader run --help`, config/uploader.toml).
+    """
+
+    manifest: str
+    # What a manifest's entries inherit unless they (or the file's defaults) say.
+    domain: str | None = setting(None, "Default domain of entries.", Text(), MANIFEST)
+    domain_owner: str | None = setting(
+        None, "Account owning the domain (12 digits).", Text(), MANIFEST, metavar="ACCOUNT"
+    )
+    repository: str | None = setting(None, "Default repository of entries.", Text(), MANIFEST)
+    namespace: str | None = setting(None, "Default namespace of entries.", Text(), MANIFEST)
+    status: TargetStatus | None = setting(
+        None, "Default final status of versions (Published unless the manifest says).",
+        Choice(tuple(s.value for s in TargetStatus), TargetStatus), MANIFEST,
+    )  # fmt: skip
+    allow_outside: bool = setting(
+        False, "Let asset paths resolve outside the manifest's folder.", Switch(), MANIFEST
+    )
+    shard: tuple[int, int] = setting(
+        (1, 1), "Take the K-th of N shares of the packages (for parallel jobs).", _SHARD,
+        MANIFEST,
+    )  # fmt: skip
+    # Where the service is.
+    region: str | None = setting(
+        None, "AWS region (also AWS_REGION, then AWS_DEFAULT_REGION; default: the profile's).",
+        Text(), ENDPOINT, envvars=("AWS_REGION", "AWS_DEFAULT_REGION"),
+    )  # fmt: skip
+    profile: str | None = setting(None, "AWS named profile.", Text(), ENDPOINT)
+    endpoint_url: str | None = setting(
+        None, "Another endpoint, e.g. an emulator (AWS_ENDPOINT_URL_CODEARTIFACT works too).",
+        _URL, ENDPOINT,
+    )  # fmt: skip
+    local: bool = setting(
+        False,
+        {Command.RUN: "Start the embedded emulator and upload to it.",
+         Command.VERIFY: "Check against the embedded emulator's data (as `run --local` left it)."},
+        Switch(), ENDPOINT,
+    )  # fmt: skip
+    local_dir: Path = setting(
+        DEFAULT_LOCAL_DIR, "Where --local keeps the emulator's data.", FilePath(folder=True),
+        ENDPOINT, metavar="DIRECTORY",
+    )  # fmt: skip
+    # How hard to work, and what to show.
+    workers: int = setting(
+        8, {Command.RUN: "Versions in flight at once.",
+            Command.VERIFY: "Versions checked at once."}, Count(), WORK,
+    )  # fmt: skip
+    hash_threads: int = setting(2, "Threads hashing files.", Count(), WORK)
+    max_attempts: int = setting(8, "Attempts per request, the first included.", Count(), WORK)
+    max_retry_after_s: float = setting(
+        60.0, "Longest wait a server's Retry-After can impose; past it we wait this long and "
+        "count the attempt.", Seconds(above=True), WORK, metavar="SECONDS",
+    )  # fmt: skip
+    report: Path | None = setting(
+        None, {Command.RUN: "Write a JSON report here.",
+               Command.VERIFY: "Write the differences here as JSON."},
+        FilePath(), WORK,
+    )  # fmt: skip
+    log_format: LogFormat = setting(
+        "auto", "Log lines for people or for machines (auto: console on a terminal).",
+        Choice(_LOG_FORMATS), WORK,
+    )  # fmt: skip
+    progress: bool = setting(
+        True, "The progress display (there is none anyway when stderr is not a terminal).",
+        Switch(), WORK,
+    )  # fmt: skip
+    # What only `run` does.
+    max_uploads: int = setting(16, "Asset uploads in flight at once.", Count(), RUN_ONLY)
+    rate: Rate | None = setting(
+        None, f"Publish rate (default: AWS's quota, 10/s; at least {c.MIN_RATE_PER_S:g}); "
+        "`auto` adapts to throttling.", Parsed(parse_rate, str, "REQ_PER_S|auto"), RUN_ONLY,
+    )  # fmt: skip
+    dry_run: bool = setting(False, "Validate and hash; send nothing.", Switch(), RUN_ONLY)
+    journal: Path | None = setting(
+        None, "Resume journal (default: .uploader/journal.sqlite beside the manifest).",
+        FilePath(), JOURNAL,
+    )  # fmt: skip
+    resume: bool = setting(
+        True, "Trust what the journal remembers (--no-resume: ask the service about every "
+        "version and hash every file again; the journal is still written).", Switch(),
+        RUN_ONLY,
+    )  # fmt: skip
+    reconcile: bool = setting(
+        False, "Ask the service about every version, even those the journal says are done "
+        "(unchanged files are not hashed again).", Switch(), RUN_ONLY,
+    )  # fmt: skip
+    drain_timeout_s: float = setting(
+        30.0, "After SIGINT/SIGTERM, seconds requests in flight may take.", Seconds(),
+        RUN_ONLY, metavar="SECONDS",
+    )  # fmt: skip
+    processes: int = setting(
+        1, "Processes sharing the run, each with its own connections, and 1/N of the rates "
+        "(for endpoints that allow more than one process can send).",
+        Count(maximum=MAX_PROCESSES), RUN_ONLY,
+    )  # fmt: skip
+    part: tuple[int, int] = setting(
+        (1, 1), "This process's share of a --processes run (set by the parent).",
+        Parsed(parse_part, show_share, "J/M"), RUN_ONLY, hidden=True,
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        for name, spec in settings_of().items():
+            value = getattr(self, name)
+            if value is not None:
+                spec.kind.check(flag_of(name), value)
+        if self.processes > 1 and (self.local or self.manifest == "-"):
+            raise InvalidInputError(
+                "--processes above 1 needs a manifest file and an endpoint: not --local"
+                " or a manifest on stdin"
+            )
+
+    def journal_path(self) -> Path:
+        """Where the journal lives."""
+        if self.journal is not None:
+            return self.journal
+        folder = Path.cwd() if self.manifest == "-" else Path(self.manifest).resolve().parent
+        return folder / ".uploader" / "journal.sqlite"
+
+    def manifest_defaults(self) -> dict[str, object]:
+        """Fields every manifest entry inherits unless it (or the file's defaults) sets them."""
+        fields = {
+            "domain": self.domain,
+            "domain_owner": self.domain_owner,
+            "repository": self.repository,
+            "namespace": self.namespace,
+            "status": None if self.status is None else self.status.value,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
+    def rate_limits(self) -> RateLimits:
+        """The shared rate limits: AWS's quotas, with the publish rate overridden.
+
+        A publish is also an account write, so a publish rate above the write quota
+        raises the write rate with it: otherwise `--rate` could never take effect.
+        """
+        rates: dict[Family, float] = dict(DEFAULT_RATES_PER_S)
+        if self.rate is not None and self.rate.per_s is not None:
+            rates[Family.PUBLISH] = self.rate.per_s
+            rates[Family.WRITE] = max(c.ACCOUNT_WRITE_RATE_PER_S, self.rate.per_s * 1.25)
+        parts = self.part[1]  # processes sharing the run share its quotas
+        rates = {family: rate / parts for family, rate in rates.items()}
+        if self.rate is None or not self.rate.auto:
+            return RateLimits(rates)
+        # `auto` starts at the published quota and probes upwards, slowly, to the account's
+        # write quota (no publish rate can exceed it): quotas are adjustable, and AIMD finds
+        # the one this account has. A throttle halves the rate; success adds 1/s per second.
+        return RateLimits(
+            rates,
+            adaptive=AdaptivePolicy(increase_fraction_per_s=AUTO_STEP_PER_S / AUTO_CEILING_PER_S),
+            ceilings_per_s={Family.PUBLISH: AUTO_CEILING_PER_S / parts},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """These settings as JSON values; `from_json` reads them back equal."""
+        values: dict[str, Any] = {"manifest": self.manifest}
+        for name, spec in settings_of().items():
+            value = getattr(self, name)
+            values[name] = None if value is None else spec.kind.to_json(value)
+        return values
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any]) -> RunSettings:
+        """Settings from `to_json`'s values (checked again, as any settings are)."""
+        specs = settings_of()
+        read: dict[str, Any] = {
+            name: None if value is None else specs[name].kind.from_json(value)
+            for name, value in values.items()
+            if name in specs
+        }
+        return cls(manifest=str(values["manifest"]), **read)
+
+
+@functools.cache
+def settings_of() -> Mapping[str, Setting]:
+    """Every setting of RunSettings by field name, in their order."""
+    fields = dataclasses.fields(RunSettings)
+    return MappingProxyType({f.name: f.metadata[SETTING] for f in fields if SETTING in f.metadata})
+
+
+def default_of(name: str) -> Any:
+    """A setting's default value."""
+    return next(f.default for f in dataclasses.fields(RunSettings) if f.name == name)
+
+
+def flag_of(name: str) -> str:
+    """A setting's flag: the field's name with dashes, without a unit suffix (`_s`)."""
+    return "--" + name.removesuffix("_s").replace("_", "-")
+
+
+def key_of(name: str) -> str:
+    """A setting's key in the config file and in `config show` (`max_retry_after`)."""
+    return flag_of(name)[2:].replace("-", "_")
+
+
+def envvar_of(name: str) -> str:
+    """A setting's own variable: `UPLOADER_` and its key in capitals."""
+    return "UPLOADER_" + key_of(name).upper()
+
+
+def load_config_file(path: Path) -> dict[str, object]:
+    """The `[run]` table of a TOML settings file, by RunSettings field name.
+
+    Keys are the flags' names, with dashes or underscores (`max-uploads`, `max_uploads`).
+    A key no command takes is an InvalidInputError naming the file and the key, with the
+    closest known key, so a typo never goes unnoticed.
     """
     try:
         with path.open("rb") as stream:
@@ -255,14 +400,17 @@ def load_config_file(path: Path, known: set[str]) -> dict[str, object]:
     table = data.get(CONFIG_TABLE, {})
     if not isinstance(table, dict):
         raise InvalidInputError(f"{path}: [{CONFIG_TABLE}] must be a table")
-    values = {key.replace("-", "_"): value for key, value in table.items()}
-    for key in values:
-        if key not in known:
-            raise InvalidInputError(f"{path}: {CONFIG_TABLE}.{key}: {_unknown(key, known)}")
+    names = {key_of(name): name for name, spec in settings_of().items() if not spec.hidden}
+    values = {}
+    for key, value in table.items():
+        normal = key.replace("-", "_")
+        if normal not in names:
+            raise InvalidInputError(f"{path}: {CONFIG_TABLE}.{normal}: {_unknown(normal, names)}")
+        values[names[normal]] = value
     return values
 
 
-def _unknown(key: str, known: set[str]) -> str:
+def _unknown(key: str, known: Mapping[str, str]) -> str:
     close = difflib.get_close_matches(key, sorted(known), n=1)
     hint = f" (did you mean {close[0].replace('_', '-')!r}?)" if close else ""
     return "unknown setting" + hint

@@ -29,15 +29,13 @@ import tempfile
 from asyncio.subprocess import Process
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import structlog
 
 from uploader.config import RunSettings
-from uploader.domain import TargetStatus
 from uploader.errors import JournalError
 from uploader.journal import Journal, JournalLock
-from uploader.logs import LogFormat
 from uploader.openfiles import raise_soft_limit
 from uploader.report import Report, check_report_path
 
@@ -48,34 +46,7 @@ READY_FILE: Final = "ready"  # a child has its signal handlers
 READY_POLL_S: Final = 0.1
 
 
-def settings_to_json(settings: RunSettings) -> dict[str, Any]:
-    """RunSettings as JSON values (paths as strings, pairs as lists)."""
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(settings):
-        value = getattr(settings, f.name)
-        if isinstance(value, Path):
-            value = str(value)
-        elif isinstance(value, TargetStatus):
-            value = value.value
-        elif isinstance(value, tuple):
-            value = list(value)
-        values[f.name] = value
-    return values
-
-
-def settings_from_json(values: dict[str, Any]) -> RunSettings:
-    """The inverse of `settings_to_json`."""
-    for name in ("local_dir", "report", "journal"):
-        if values.get(name) is not None:
-            values[name] = Path(values[name])
-    for name in ("shard", "part"):
-        values[name] = tuple(values[name])
-    if values.get("status") is not None:
-        values["status"] = TargetStatus(values["status"])
-    return RunSettings(**values)
-
-
-async def run_parts(settings: RunSettings, log_format: LogFormat) -> Report:
+async def run_parts(settings: RunSettings) -> Report:
     """Run `settings` in `settings.processes` child processes; their merged report.
 
     Raises InvalidInputError before any work if the report could not be written.
@@ -87,7 +58,7 @@ async def run_parts(settings: RunSettings, log_format: LogFormat) -> Report:
         with tempfile.TemporaryDirectory(prefix="uploader-") as work_dir:
             try:
                 with _locked(settings):
-                    await _run_children(settings, report, log_format, Path(work_dir))
+                    await _run_children(settings, report, Path(work_dir))
             except (JournalError, OSError) as error:  # OSError: a process could not start
                 report.fatal = str(error)
                 log.error("cannot go on", error=str(error))
@@ -105,9 +76,7 @@ def _locked(settings: RunSettings) -> contextlib.AbstractContextManager[object]:
     return JournalLock(settings.journal_path())
 
 
-async def _run_children(
-    settings: RunSettings, report: Report, log_format: LogFormat, work_dir: Path
-) -> None:
+async def _run_children(settings: RunSettings, report: Report, work_dir: Path) -> None:
     count = settings.processes
     if not settings.dry_run:  # created once here, not raced for by the children
         async with Journal(settings.journal_path()):
@@ -130,7 +99,7 @@ async def _run_children(
                 break
             part_dir = work_dir / f"part-{j}"
             _write_part_settings(settings, (j, count), part_dir)
-            children.append(_Child(part_dir, await _start(part_dir, log_format)))
+            children.append(_Child(part_dir, await _start(part_dir)))
         log.info("processes started", processes=count,
                  pids=[c.process.pid for c in children])  # fmt: skip
         ends = {asyncio.ensure_future(c.process.wait()) for c in children}
@@ -187,15 +156,15 @@ def _write_part_settings(settings: RunSettings, part: tuple[int, int], part_dir:
     child = dataclasses.replace(
         settings, part=part, processes=1, report=None, journal=settings.journal_path()
     )
-    (part_dir / SETTINGS_FILE).write_text(json.dumps(settings_to_json(child)))
+    (part_dir / SETTINGS_FILE).write_text(json.dumps(child.to_json()))
 
 
-async def _start(part_dir: Path, log_format: LogFormat) -> Process:
+async def _start(part_dir: Path) -> Process:
     # A session of its own: signals reach a child only through the parent. Its stdin is
     # a pipe the parent never writes: it closes when the parent dies, however it dies,
     # and the child then stops as on SIGTERM (cli.run_part), not running on unwatched.
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "uploader", "run-part", str(part_dir), log_format,
+        sys.executable, "-m", "uploader", "run-part", str(part_dir),
         stdin=asyncio.subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
 
@@ -207,5 +176,4 @@ def mark_ready(part_dir: Path) -> None:
 
 def load_part(part_dir: Path) -> RunSettings:
     """A child's settings, as its parent wrote them."""
-    values = json.loads((part_dir / SETTINGS_FILE).read_text())
-    return settings_from_json(values)
+    return RunSettings.from_json(json.loads((part_dir / SETTINGS_FILE).read_text()))

@@ -12,14 +12,13 @@ from pathlib import Path
 
 from tests.conftest import REGION, start_emulator
 from tests.e2e.test_run import local_sha256s, make_tree, remote_sha256s, run_cli
-from uploader.config import RunSettings
+from uploader.config import Rate, RunSettings
 from uploader.domain import TargetStatus
 from uploader.emulator import EmulatorThread
 from uploader.emulator.faults import FaultPlan
 from uploader.errors import ExitCode
 from uploader.filters import in_part
 from uploader.manifest import Place, Problem
-from uploader.parts import settings_from_json, settings_to_json
 
 TARGET = ["--region", REGION, "--domain", "demo", "--repository", "repo", "--namespace", "acme"]
 
@@ -188,15 +187,15 @@ def test_settings_travel_as_json_unchanged(tmp_path: Path) -> None:
     """What the parent writes for a child is read back as the same settings."""
     settings = RunSettings(
         manifest="m.jsonl", status=TargetStatus.UNLISTED, report=tmp_path / "r.json",
-        journal=tmp_path / "j.sqlite", shard=(2, 4), part=(1, 3), rate_per_s=12.5,
+        journal=tmp_path / "j.sqlite", shard=(2, 4), part=(1, 3), rate=Rate(12.5),
     )  # fmt: skip
-    assert settings_from_json(json.loads(json.dumps(settings_to_json(settings)))) == settings
+    assert RunSettings.from_json(json.loads(json.dumps(settings.to_json()))) == settings
 
 
 def test_each_part_gets_its_share_of_the_rates() -> None:
     """Three processes each take a third of the publish rate and of the list quota."""
-    whole = RunSettings(manifest="m", rate_per_s=30.0).rate_limits()
-    third = RunSettings(manifest="m", rate_per_s=30.0, part=(2, 3)).rate_limits()
+    whole = RunSettings(manifest="m", rate=Rate(30.0)).rate_limits()
+    third = RunSettings(manifest="m", rate=Rate(30.0), part=(2, 3)).rate_limits()
     for family in ("publish", "list", "write", "finalize"):
         assert third.rate_per_s(family) == whole.rate_per_s(family) / 3
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import DOMAIN, REGION, REPOSITORY, start_emulator
 from uploader import runner
-from uploader.config import RunSettings
+from uploader.config import Rate, RunSettings
 from uploader.emulator import EmulatorThread
 from uploader.emulator.faults import FaultPlan, Quotas
 from uploader.errors import ExitCode
@@ -50,7 +50,7 @@ def settings(manifest: Path, emulator: EmulatorThread, **overrides: Any) -> RunS
         "namespace": "acme",
         "endpoint_url": emulator.endpoint_url,
         "region": REGION,
-        "rate_per_s": 1000.0,
+        "rate": Rate(1000.0),
     }
     values.update(overrides)
     return RunSettings(**values)
@@ -97,7 +97,7 @@ async def test_faulty_throttled_run_publishes_everything(tmp_path: Path) -> None
     try:
         report_path = tmp_path / "report.json"
         report = await runner.run(
-            settings(manifest, emu, rate_per_s=20.0, report=report_path, max_uploads=8)
+            settings(manifest, emu, rate=Rate(20.0), report=report_path, max_uploads=8)
         )
         assert report.exit_code() == ExitCode.OK, report.summary()
         assert remote_sha256s(emu) == local_sha256s(tmp_path / "tree")
@@ -171,7 +171,7 @@ async def test_retry_after_is_honoured_and_attempts_are_not_multiplied(tmp_path:
         await asyncio.sleep(seconds)
 
     try:
-        report = await runner.run(settings(manifest, emu, rate_per_s=1000.0), sleep=recording_sleep)
+        report = await runner.run(settings(manifest, emu, rate=Rate(1000.0)), sleep=recording_sleep)
         assert report.exit_code() == ExitCode.OK, report.summary()
         assert report.totals.throttled >= 1
         assert waits, "throttled requests were retried"
@@ -330,7 +330,7 @@ async def test_rate_auto_finds_a_quota_above_the_default(tmp_path: Path) -> None
     quotas = Quotas.none().with_rate("PublishPackageVersion", 25)
     emu = start_emulator(tmp_path / "emulator", quotas=quotas)
     try:
-        report = await runner.run(settings(manifest, emu, rate_per_s=None, rate_auto=True))
+        report = await runner.run(settings(manifest, emu, rate=Rate(None, auto=True)))
         assert report.exit_code() == ExitCode.OK, report.summary()
         rate = report.totals.assets["published"] / report.elapsed_s
         throttled = emu.stats()["throttled"].get("PublishPackageVersion", 0)

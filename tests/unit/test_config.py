@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from uploader.cli import main
-from uploader.config import RunSettings, check_endpoint_url, parse_rate, parse_shard
+from uploader.config import (
+    Rate,
+    RunSettings,
+    check_endpoint_url,
+    default_of,
+    key_of,
+    parse_rate,
+    parse_shard,
+    settings_of,
+)
+from uploader.domain import TargetStatus
 from uploader.errors import ExitCode, InvalidInputError
 
 
@@ -106,7 +119,7 @@ def test_journal_defaults_beside_the_manifest(tmp_path: Path) -> None:
 
 def test_rate_above_the_write_quota_raises_the_write_rate() -> None:
     """--rate 500 raises the account-write limit with it, or it could never take effect."""
-    limits = RunSettings(manifest="m", rate_per_s=500.0).rate_limits()
+    limits = RunSettings(manifest="m", rate=Rate(500.0)).rate_limits()
     assert limits.rate_per_s("publish") == 500.0
     assert limits.rate_per_s("write") >= 500.0
 
@@ -287,7 +300,7 @@ def test_check_endpoint_url_never_echoes_the_url(text: str) -> None:
 def test_rate_below_the_bound_is_refused_in_code_too() -> None:
     """RunSettings built in code checks the same lower bound as the flag."""
     with pytest.raises(InvalidInputError, match=r"at least 0\.01"):
-        RunSettings(manifest="m", rate_per_s=1e-300)
+        RunSettings(manifest="m", rate=Rate(1e-300))
     with pytest.raises(InvalidInputError, match="user name"):
         RunSettings(manifest="m", endpoint_url="http://a:b@host")
 
@@ -299,3 +312,64 @@ def test_aws_endpoint_variables_with_a_password_are_refused() -> None:
     assert result.exit_code == ExitCode.BAD_INPUT
     assert "AWS_ENDPOINT_URL_CODEARTIFACT: must not hold a user name" in result.output
     assert "s3cret" not in result.output
+
+
+# --- one definition: the config file documents it, JSON carries it ----------------------
+
+_DOCUMENTED = re.compile(r"^#?\s*([a-z][a-z_-]*)\s*=\s*(.+?)\s*(?:#.*)?$")
+
+
+def _documented_keys(text: str) -> dict[str, tuple[bool, object]]:
+    """The `[run]` keys config/uploader.toml shows: key -> (set, not commented; value)."""
+    keys: dict[str, tuple[bool, object]] = {}
+    in_run = False
+    for line in text.splitlines():
+        if line.startswith("["):
+            in_run = line.strip() == "[run]"
+            continue
+        match = _DOCUMENTED.match(line)
+        if in_run and match:
+            key, value = match.groups()
+            keys[key.replace("-", "_")] = (
+                not line.startswith("#"),
+                tomllib.loads(f"v = {value}")["v"],
+            )
+    return keys
+
+
+def test_the_config_file_documents_every_setting_with_its_default() -> None:
+    """config/uploader.toml names exactly the settings that exist; a value it sets is the
+    real default, and one it only suggests (commented) has no default or the real one."""
+    shipped = Path(__file__).parents[2] / "config" / "uploader.toml"
+    documented = _documented_keys(shipped.read_text())
+    settings = {key_of(n): n for n, s in settings_of().items() if not s.hidden}
+    assert sorted(documented) == sorted(settings)
+    for key, (is_set, value) in documented.items():
+        name = settings[key]
+        default = default_of(name)
+        written = None if default is None else settings_of()[name].kind.to_json(default)
+        if is_set or default is not None:
+            assert value == written, f"{key}: the file says {value!r}, the default is {written!r}"
+
+
+_SETTINGS = st.builds(
+    RunSettings,
+    manifest=st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1),
+    domain=st.none() | st.text(max_size=8),
+    status=st.none() | st.sampled_from(TargetStatus),
+    shard=st.integers(1, 9).flatmap(lambda n: st.tuples(st.integers(1, n), st.just(n))),
+    local_dir=st.text(min_size=1, max_size=8).map(Path),
+    workers=st.integers(1, 99),
+    max_retry_after_s=st.floats(0.001, 1e6),
+    report=st.none() | st.text(min_size=1, max_size=8).map(Path),
+    log_format=st.sampled_from(["auto", "console", "json"]),
+    progress=st.booleans(),
+    rate=st.none() | st.just(Rate(None, auto=True)) | st.floats(0.01, 1e5).map(Rate),
+    drain_timeout_s=st.floats(0, 1e6),
+)
+
+
+@given(_SETTINGS)
+def test_settings_round_trip_through_json(settings: RunSettings) -> None:
+    """Whatever the settings, `from_json(to_json())` gives them back equal, through JSON."""
+    assert RunSettings.from_json(json.loads(json.dumps(settings.to_json()))) == settings
