@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -31,7 +31,7 @@ from uploader.config import (
     load_config_file,
     settings_of,
 )
-from uploader.errors import ExitCode, InvalidInputError
+from uploader.errors import InvalidInputError, Outcome, UploaderError, exit_code, outcome_of
 from uploader.logs import configure_logging
 from uploader.setting import (
     Choice,
@@ -52,37 +52,48 @@ if TYPE_CHECKING:
     from uploader.emulator import Emulator
 
 FC = TypeVar("FC", bound=Callable[..., Any])
-# A reader that went away (`uploader verify ... | head -2`): end as a process killed by
-# SIGPIPE would, 128 + 13, which is what shells report for `yes | head -1` too.
-EXIT_BROKEN_PIPE: Final = 128 + signal.SIGPIPE
 
 
 class _Uploader(click.Group):
-    """The command group; a closed stdout ends any command quietly (no traceback)."""
+    """The command group: every command returns an Outcome, which `exit_code` maps.
+
+    An error a command leaves is one line (`error: ...`) and its category's outcome;
+    Ctrl-C is `interrupted`; a closed stdout, bare or from inside a task group, ends the
+    command quietly (no traceback).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; a broken pipe, bare or from inside a task group, exits quietly."""
+        """Run the command, then exit with the code of how it ended."""
         try:
-            return super().invoke(ctx)
+            ended = super().invoke(ctx)
         except BrokenPipeError:
-            _closed_stdout()
+            ended = Outcome.BROKEN_PIPE
         except BaseExceptionGroup as group:
             rest = group.subgroup(
                 lambda e: not isinstance(e, (BrokenPipeError, BaseExceptionGroup))
             )
             if rest is not None or group.subgroup(BrokenPipeError) is None:
                 raise
+            ended = Outcome.BROKEN_PIPE
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ended = Outcome.INTERRUPTED
+        except UploaderError as error:  # found before any work (an unwritable --report)
+            click.echo(f"error: {error}", err=True)
+            ended = error
+        if ended is Outcome.BROKEN_PIPE:
             _closed_stdout()
+        assert isinstance(ended, Outcome | BaseException), f"{ctx.invoked_subcommand}: {ended}"
+        ctx.exit(exit_code(ended))
 
 
-def _closed_stdout() -> NoReturn:
-    """Exit for a reader that closed stdout, as Python's docs on SIGPIPE recommend.
+def _closed_stdout() -> None:
+    """Ready the exit for a reader that closed stdout, as Python's docs on SIGPIPE say.
 
     stdout now points at /dev/null, so the interpreter's last flush cannot fail again.
     """
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(EXIT_BROKEN_PIPE)
 
 
 @click.group(cls=_Uploader, context_settings={"help_option_names": ["-h", "--help"]})
@@ -183,7 +194,7 @@ def emulator(
     republish: str,
     seed: int,
     max_asset_size_bytes: int | None,
-) -> None:
+) -> Outcome:
     """Run a CodeArtifact-compatible server until interrupted.
 
     The first line on stdout is `listening on http://HOST:PORT`.
@@ -210,10 +221,10 @@ def emulator(
         )
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    sys.exit(asyncio.run(_serve(server)))
+    return asyncio.run(_serve(server))
 
 
-async def _serve(server: Emulator) -> int:
+async def _serve(server: Emulator) -> Outcome:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -222,7 +233,7 @@ async def _serve(server: Emulator) -> int:
         click.echo(f"listening on {server.endpoint_url}")
         sys.stdout.flush()
         await stop.wait()
-    return ExitCode.OK
+    return Outcome.DONE
 
 
 # --- settings: one table of options, shared by every command that reads a manifest -----
@@ -396,36 +407,29 @@ def _progress_console(settings: RunSettings) -> Console | None:
 @main.command()
 @click.argument("manifest")
 @settings_options(Command.RUN)
-def run(manifest: str, **params: Any) -> None:
+def run(manifest: str, **params: Any) -> Outcome:
     """Upload every package version a MANIFEST lists (`-` reads JSON Lines from stdin)."""
     settings = _settings(manifest, params)
     console = _progress_console(settings)
-    try:
-        if settings.processes > 1:
-            from uploader import parts  # not the runner: the parent only starts the others
+    if settings.processes > 1:
+        from uploader import parts  # not the runner: the parent only starts the others
 
-            report = asyncio.run(parts.run_parts(settings))
-        else:
-            from uploader import runner
+        report = asyncio.run(parts.run_parts(settings))
+    else:
+        from uploader import runner
 
-            report = asyncio.run(runner.run(settings, console=console))
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(ExitCode.INTERRUPTED)
-    except InvalidInputError as error:  # found before any work (an unwritable --report)
-        click.echo(f"error: {error}", err=True)
-        sys.exit(ExitCode.BAD_INPUT)
+        report = asyncio.run(runner.run(settings, console=console))
     click.echo(report.summary(), err=report.to_stdout)  # `--report -` has stdout to itself
     if report.write_error is not None:
         click.echo(f"error: {report.write_error}", err=True)
     elif settings.report is not None and not report.to_stdout:
         click.echo(f"report: {settings.report}")
-    sys.exit(report.exit_code())
+    return report.outcome()
 
 
 @main.command(name="run-part", hidden=True)
 @click.argument("part_dir", type=click.Path(file_okay=False, path_type=Path))
-def run_part(part_dir: Path) -> None:
+def run_part(part_dir: Path) -> Outcome:
     """One process's share of `run --processes N` (started by that run; parts.py)."""
     import stat
     import threading
@@ -444,24 +448,21 @@ def run_part(part_dir: Path) -> None:
         settings = parts.load_part(part_dir)
     except (OSError, ValueError, TypeError, KeyError, InvalidInputError) as error:
         click.echo(f"error: cannot read {part_dir}: {error}", err=True)
-        sys.exit(ExitCode.CANNOT_START)
+        return Outcome.CANNOT_START
     configure_logging(settings.log_format)
     stdin_fd = sys.stdin.fileno() if sys.stdin is not None else -1
     if stdin_fd >= 0 and stat.S_ISFIFO(os.fstat(stdin_fd).st_mode):  # started by a parent
         threading.Thread(target=stop_when_orphaned, name="parent-watch", daemon=True).start()
-    try:
-        report = asyncio.run(
-            runner.run(settings, part_dir=part_dir, on_listening=lambda: parts.mark_ready(part_dir))
-        )
-    except KeyboardInterrupt:
-        sys.exit(ExitCode.INTERRUPTED)
-    sys.exit(report.exit_code())
+    report = asyncio.run(
+        runner.run(settings, part_dir=part_dir, on_listening=lambda: parts.mark_ready(part_dir))
+    )
+    return report.outcome()
 
 
 @main.command()
 @click.argument("manifest")
 @settings_options(Command.VERIFY)
-def verify(manifest: str, **params: Any) -> None:
+def verify(manifest: str, **params: Any) -> Outcome:
     """Compare the service's assets with a MANIFEST's local files (exit 1 on any difference).
 
     Missing versions or assets, extra assets, different SHA-256s and wrong statuses are
@@ -498,20 +499,18 @@ def verify(manifest: str, **params: Any) -> None:
         )
     except FatalRemoteError as error:
         click.echo(f"cannot verify: {error}", err=True)
-        sys.exit(ExitCode.CANNOT_START)
+        return outcome_of(error)
     click.echo(tally.summary())
     if settings.report is not None:
         document = {"summary": tally.summary(), "differences": findings}
         settings.report.write_text(json.dumps(document) + "\n")
-    if tally.problems and not tally.versions:
-        sys.exit(ExitCode.BAD_INPUT)
-    sys.exit(ExitCode.SOME_FAILED if tally.findings or tally.problems else ExitCode.OK)
+    return tally.outcome()
 
 
 @main.command()
 @click.argument("manifest")
 @settings_options(Command.VALIDATE)
-def validate(manifest: str, **params: Any) -> None:
+def validate(manifest: str, **params: Any) -> Outcome:
     """Check a MANIFEST without uploading: every problem, one line each (exit 2 if any).
 
     Entries inherit the same defaults as with `run` (--domain, --repository, ... from
@@ -531,15 +530,16 @@ def validate(manifest: str, **params: Any) -> None:
     name = "<stdin>" if manifest == "-" else manifest
     if problems:
         click.echo(f"{name}: {problems} problem(s); {versions} valid version(s)", err=True)
-        sys.exit(ExitCode.BAD_INPUT)
+        return Outcome.BAD_INPUT
     click.echo(f"{name}: OK, {versions} version(s), {assets} asset(s)")
+    return Outcome.DONE
 
 
 @main.command()
 @click.argument("manifest", required=False)
 @settings_options(Command.STATUS)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")  # fmt: skip
-def status(manifest: str | None, as_json: bool, **params: Any) -> None:
+def status(manifest: str | None, as_json: bool, **params: Any) -> Outcome:
     """What the resume journal says: versions and assets done, pending, failed.
 
     The journal is the one beside MANIFEST (or ./.uploader/journal.sqlite), unless
@@ -553,7 +553,7 @@ def status(manifest: str | None, as_json: bool, **params: Any) -> None:
     path = _settings(manifest or "-", params).journal_path()
     if not path.exists():
         click.echo(f"no journal at {path}", err=True)
-        sys.exit(ExitCode.BAD_INPUT)
+        return Outcome.BAD_INPUT
 
     async def read() -> Any:
         async with Journal(path) as opened:
@@ -563,10 +563,10 @@ def status(manifest: str | None, as_json: bool, **params: Any) -> None:
         summary = asyncio.run(read())
     except JournalError as error:
         click.echo(str(error), err=True)
-        sys.exit(ExitCode.CANNOT_START)
+        return outcome_of(error)
     if as_json:
         click.echo(json.dumps({"journal": str(path), **summary.to_json()}))
-        return
+        return Outcome.DONE
     click.echo(f"journal: {path}")
     for repository in summary.repositories:  # never summed: each target has its own truth
         click.echo(f"{repository.name}:")
@@ -577,6 +577,7 @@ def status(manifest: str | None, as_json: bool, **params: Any) -> None:
         click.echo("versions: none")
     for failure in summary.failures:
         click.echo(f"failed: {failure.key}: {failure.error}")
+    return Outcome.DONE
 
 
 @main.group()
@@ -587,7 +588,7 @@ def config() -> None:
 @config.command("show")
 @click.argument("manifest", required=False)
 @settings_options(Command.RUN)
-def config_show(manifest: str | None, **params: Any) -> None:
+def config_show(manifest: str | None, **params: Any) -> Outcome:
     """Print the effective settings of `uploader run [MANIFEST] [OPTIONS]`, with sources.
 
     Sources, lowest first: default < config file (--config, UPLOADER_CONFIG) <
@@ -603,6 +604,7 @@ def config_show(manifest: str | None, **params: Any) -> None:
     if manifest is not None:
         where = "beside the manifest" if settings.journal is None else "--journal"
         click.echo(f"{'journal_path':<15} = {settings.journal_path()!s:<30} {where}")
+    return Outcome.DONE
 
 
 def _source(ctx: click.Context, name: str) -> str:
@@ -657,7 +659,7 @@ def scan(
     exclude: tuple[str, ...],
     hidden: bool,
     output: Path | None,
-) -> None:
+) -> Outcome:
     """Build a JSON Lines manifest from a directory tree (an Artifactory or Nexus export).
 
     Files that do not fit the layout, or break the service's name rules, are listed on
@@ -687,4 +689,4 @@ def scan(
         f"{totals.problems} problem(s)" + (f"; manifest: {output}" if output else ""),
         err=True,
     )
-    sys.exit(ExitCode.SOME_FAILED if totals.problems else ExitCode.OK)
+    return Outcome.SOME_FAILED if totals.problems else Outcome.DONE

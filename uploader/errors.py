@@ -11,12 +11,16 @@
     │   └── FatalRemoteError   exit 3  no credentials, access denied, domain/repo not found
     └── JournalError           exit 3  the resume journal cannot be read or written
 
-Failures of single versions end a run with exit 1; `exit_code_for` maps the rest.
+Every command returns an `Outcome`; `exit_code` is the one place an outcome, or an error
+that ended a command, becomes the process's exit code (README.md, "Exit codes").
 """
 
 from __future__ import annotations
 
-from enum import IntEnum
+import signal
+from collections.abc import Mapping
+from enum import Enum, IntEnum
+from typing import Final
 
 
 class ExitCode(IntEnum):
@@ -27,6 +31,30 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2
     CANNOT_START = 3
     INTERRUPTED = 130
+    # A reader that went away (`uploader verify ... | head -2`): end as a process killed
+    # by SIGPIPE would, 128 + 13, which is what shells report for `yes | head -1` too.
+    BROKEN_PIPE = 128 + signal.SIGPIPE
+
+
+class Outcome(Enum):
+    """How a command ended, whatever the command."""
+
+    DONE = "done"  # everything asked for is done (verify: no difference)
+    SOME_FAILED = "some failed"  # some versions failed or differ; the rest are done
+    BAD_INPUT = "bad input"  # nothing could be tried as given
+    CANNOT_START = "cannot start"  # credentials, the target, a local file we must write
+    INTERRUPTED = "interrupted"  # a signal: what was in flight drained, the rest pending
+    BROKEN_PIPE = "broken pipe"  # stdout was closed by its reader
+
+
+EXIT_CODES: Final[Mapping[Outcome, ExitCode]] = {
+    Outcome.DONE: ExitCode.OK,
+    Outcome.SOME_FAILED: ExitCode.SOME_FAILED,
+    Outcome.BAD_INPUT: ExitCode.BAD_INPUT,
+    Outcome.CANNOT_START: ExitCode.CANNOT_START,
+    Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
+    Outcome.BROKEN_PIPE: ExitCode.BROKEN_PIPE,
+}
 
 
 class UploaderError(Exception):
@@ -86,12 +114,19 @@ class JournalError(UploaderError):
     """The resume journal is unusable."""
 
 
-def exit_code_for(error: BaseException) -> ExitCode:
-    """The exit code for an error that ends a whole command."""
+def outcome_of(error: BaseException) -> Outcome:
+    """The outcome of a command that an error ended, by the error's category."""
     if isinstance(error, InvalidInputError):
-        return ExitCode.BAD_INPUT
+        return Outcome.BAD_INPUT
     if isinstance(error, FatalRemoteError | JournalError):
-        return ExitCode.CANNOT_START
+        return Outcome.CANNOT_START
     if isinstance(error, KeyboardInterrupt | Interrupted):
-        return ExitCode.INTERRUPTED
-    return ExitCode.SOME_FAILED
+        return Outcome.INTERRUPTED
+    if isinstance(error, BrokenPipeError):
+        return Outcome.BROKEN_PIPE
+    return Outcome.SOME_FAILED
+
+
+def exit_code(ended: Outcome | BaseException) -> ExitCode:
+    """The exit code of a command that ended so: the one mapping, for every command."""
+    return EXIT_CODES[ended if isinstance(ended, Outcome) else outcome_of(ended)]

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from uploader.domain import AssetOutcome, TargetStatus, VersionOutcome
-from uploader.errors import ExitCode, InvalidInputError
+from uploader.errors import InvalidInputError, Outcome, exit_code
 
 STDOUT: Final = Path("-")
 
@@ -170,19 +170,23 @@ class Report:
     def elapsed_s(self) -> float:
         return self._clock() - self.started_s  # type: ignore[no-any-return]
 
-    def exit_code(self) -> ExitCode:
-        """0 all done; 1 some failed or invalid; 2 nothing valid; 3 fatal, or the report
-        not written; 130 interrupted."""
+    def outcome(self) -> Outcome:
+        """How the run ended: interrupted; cannot start (fatal, or the report not
+        written); bad input (nothing valid); some failed (or invalid, or left pending); done."""
         if self.interrupted:
-            return ExitCode.INTERRUPTED
+            return Outcome.INTERRUPTED
         if self.fatal is not None or self.write_error is not None:
-            return ExitCode.CANNOT_START
+            return Outcome.CANNOT_START
         if self.totals.problems and not self.totals.versions.total():
-            return ExitCode.BAD_INPUT  # nothing in the manifest could even be tried
-        failed = self.totals.versions[VersionOutcome.FAILED] + self.totals.versions["pending"]
-        if failed or self.totals.problems:
-            return ExitCode.SOME_FAILED
-        return ExitCode.OK
+            return Outcome.BAD_INPUT  # nothing in the manifest could even be tried
+        versions = self.totals.versions
+        if (
+            versions[VersionOutcome.FAILED]
+            or versions[VersionOutcome.PENDING]
+            or self.totals.problems
+        ):
+            return Outcome.SOME_FAILED
+        return Outcome.DONE
 
     def summary(self) -> str:
         """One line for people: outcomes, volume, rate, throttles."""
@@ -264,7 +268,7 @@ class Report:
 
     def _write_to(self, out: IO[str]) -> None:
         head = {
-            "exit_code": int(self.exit_code()),
+            "exit_code": int(exit_code(self.outcome())),
             "elapsed_s": round(self.elapsed_s, 3),
             "interrupted": self.interrupted,
             "fatal_error": self.fatal,

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Final
 
 from uploader.domain import RemoteVersion
-from uploader.errors import FatalRemoteError, UploaderError
+from uploader.errors import FatalRemoteError, Outcome, UploaderError
 from uploader.hashing import Hasher
 from uploader.limits import Family
 from uploader.manifest import Problem, VersionSpec, batches
@@ -76,6 +76,13 @@ class Tally:
         if self.matching < self.versions:
             line += f"; {REPAIR_HINT}"
         return line
+
+    def outcome(self) -> Outcome:
+        """Done when everything matches; bad input when no entry was valid; else some
+        failed (a difference, or an invalid entry)."""
+        if self.problems and not self.versions:
+            return Outcome.BAD_INPUT
+        return Outcome.SOME_FAILED if self.findings or self.problems else Outcome.DONE
 
 
 def compare(

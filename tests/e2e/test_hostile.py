@@ -27,7 +27,7 @@ from uploader import runner
 from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
 from uploader.domain import PackageRef, Target
 from uploader.emulator import EmulatorThread
-from uploader.errors import ExitCode, RejectedError
+from uploader.errors import Outcome, RejectedError
 from uploader.report import Report
 
 RUN_TIMEOUT_S = 30.0  # far above what each run takes; before the fixes some ran forever
@@ -68,7 +68,7 @@ async def test_a_redirect_is_never_followed(
         report = await asyncio.wait_for(run, RUN_TIMEOUT_S)
         assert sum(elsewhere.requests.values()) == 0
         assert elsewhere.bytes_received == 0
-    assert report.exit_code() == ExitCode.CANNOT_START, report.summary()
+    assert report.outcome() is Outcome.CANNOT_START, report.summary()
     assert report.fatal is not None
     assert "HTTP 307" in report.fatal
     assert "127.0.0.2" in report.fatal
@@ -85,7 +85,7 @@ async def test_a_redirect_of_the_first_call_is_fatal_too(standin: StandIn, tmp_p
             runner.run(settings(manifest, standin), sleep=NoSleep()), RUN_TIMEOUT_S
         )
         assert sum(elsewhere.requests.values()) == 0
-    assert report.exit_code() == ExitCode.CANNOT_START
+    assert report.outcome() is Outcome.CANNOT_START
     assert report.fatal is not None
     assert "HTTP 301" in report.fatal
 
@@ -101,7 +101,7 @@ async def test_endless_throttling_ends_with_the_version_failed(
     report = await asyncio.wait_for(
         runner.run(settings(manifest, standin, report=report_path), sleep=sleep), RUN_TIMEOUT_S
     )
-    assert report.exit_code() == ExitCode.SOME_FAILED, report.summary()
+    assert report.outcome() is Outcome.SOME_FAILED, report.summary()
     assert standin.count("PublishPackageVersion") == 8  # --max-attempts' default
     publish_waits = [w for w in sleep.waits_s if w >= 1.0]
     assert publish_waits == [c.MAX_RETRY_AFTER_S] * 7
@@ -130,7 +130,7 @@ async def test_sigterm_does_not_wait_out_a_long_backoff(standin: StandIn, tmp_pa
     )
     await killer[0]
     assert time.monotonic() - started < 10.0
-    assert report.exit_code() == ExitCode.INTERRUPTED
+    assert report.outcome() is Outcome.INTERRUPTED
     assert standin.count("PublishPackageVersion") == 1
 
 
@@ -144,7 +144,7 @@ async def test_a_repeated_next_token_fails_the_version(standin: StandIn, tmp_pat
         runner.run(settings(manifest, standin, report=report_path), sleep=NoSleep()),
         RUN_TIMEOUT_S,
     )
-    assert report.exit_code() == ExitCode.SOME_FAILED
+    assert report.outcome() is Outcome.SOME_FAILED
     assert standin.count("ListPackageVersions") == 2
     error = str(_versions(report_path)["1.0"]["error"])
     assert "the listing repeated a nextToken after 2 pages" in error
@@ -183,7 +183,7 @@ async def test_a_reply_without_end_is_not_read_whole(standin: StandIn, tmp_path:
                    sleep=NoSleep()),
         RUN_TIMEOUT_S,
     )  # fmt: skip
-    assert report.exit_code() == ExitCode.SOME_FAILED, report.summary()
+    assert report.outcome() is Outcome.SOME_FAILED, report.summary()
     error = str(_versions(report_path)["1.0"]["error"])
     assert f"replies are read up to {c.MAX_REPLY_BYTES} bytes" in error
     assert standin.bytes_sent < 2 * 64 * 1024 * 1024  # both attempts were cut short
@@ -200,7 +200,7 @@ async def test_a_declared_huge_reply_is_refused_unread(standin: StandIn, tmp_pat
                    sleep=NoSleep()),
         RUN_TIMEOUT_S,
     )  # fmt: skip
-    assert report.exit_code() == ExitCode.SOME_FAILED
+    assert report.outcome() is Outcome.SOME_FAILED
     assert "reply of 2097152000 bytes refused" in str(_versions(report_path)["1.0"]["error"])
     assert standin.bytes_sent < 2 * c.MAX_REPLY_BYTES
 
@@ -242,7 +242,7 @@ async def test_a_file_truncated_during_its_upload_is_hashed_again(
     with capture_logs() as events:
         report = await _truncate_while_sent(standin, manifest, path)
     assert time.monotonic() - started < 20.0  # not the 120 s read timeout
-    assert report.exit_code() == ExitCode.OK, report.summary()
+    assert report.outcome() is Outcome.DONE, report.summary()
     names = [e["event"] for e in events]
     assert "file changed during upload" in names
     assert "file changed since hashing; hashing again" in names
@@ -258,7 +258,7 @@ async def test_a_file_truncated_during_its_upload_fails_against_its_declared_sha
     """With the manifest's sha256, the truncated file is never sent: the version fails."""
     manifest, path = _big_tree(tmp_path / "tree", sha256=True)
     report = await _truncate_while_sent(standin, manifest, path)
-    assert report.exit_code() == ExitCode.SOME_FAILED
+    assert report.outcome() is Outcome.SOME_FAILED
     error = str(_versions(manifest.parent / "r.json")["1.0"]["error"])
     assert "file changed and no longer matches its sha256" in error
     assert standin.count("PublishPackageVersion") == 1
@@ -275,7 +275,7 @@ async def test_a_publish_reply_that_says_nothing_is_confirmed_by_asking(
     manifest = make_tree(tmp_path / "tree", versions=1, assets=1)
     standin.set("PublishPackageVersion", Reply(200, b"not json", forward_first=True), times=1)
     report = await asyncio.wait_for(runner.run(settings(manifest, standin)), RUN_TIMEOUT_S)
-    assert report.exit_code() == ExitCode.OK, report.summary()
+    assert report.outcome() is Outcome.DONE, report.summary()
     assert report.totals.assets["published"] == 1
     assert remote_sha256s(standin) == local_sha256s_of(tmp_path / "tree")
 
@@ -288,7 +288,7 @@ async def test_a_publish_reply_that_says_nothing_is_confirmed_by_asking(
                    sleep=NoSleep()),
         RUN_TIMEOUT_S,
     )  # fmt: skip
-    assert failed.exit_code() == ExitCode.SOME_FAILED, failed.summary()
+    assert failed.outcome() is Outcome.SOME_FAILED, failed.summary()
     (version,) = _versions(report_path).values()
     assert "did not confirm it" in str(version["error"])
     assert version["assets"][0]["outcome"] == "failed"  # type: ignore[index]

@@ -23,7 +23,7 @@ from uploader import runner
 from uploader.domain import TargetStatus
 from uploader.emulator import EmulatorThread
 from uploader.emulator.store import PackageKey
-from uploader.errors import ExitCode
+from uploader.errors import Outcome
 from uploader.report import Report
 from uploader.verify import Finding, Tally
 
@@ -111,13 +111,13 @@ async def test_deleted_version_is_sent_whole_not_per_the_journal(tmp_path: Path)
     emu = start_emulator(tmp_path / "emulator")
     try:
         first = await run(manifest, emu, status="Unfinished")
-        assert first.exit_code() == ExitCode.OK, first.summary()
+        assert first.outcome() is Outcome.DONE, first.summary()
         (tmp_path / "1.0" / "part4.bin").write_bytes(b"changed")
         conflict = await run(manifest, emu, status="Unfinished")
-        assert conflict.exit_code() == ExitCode.SOME_FAILED
+        assert conflict.outcome() is Outcome.SOME_FAILED
         delete_version(emu, "1.0")
         repaired = await run(manifest, emu)
-        assert repaired.exit_code() == ExitCode.OK, repaired.summary()
+        assert repaired.outcome() is Outcome.DONE, repaired.summary()
         assert repaired.totals.assets["published"] == 4
         assert server_versions(emu) == {"1.0": ("Published", local_version(tmp_path, "1.0"))}
         tally, findings = await verify(manifest, emu)
@@ -148,13 +148,13 @@ async def test_emptied_service_never_yields_an_incomplete_published_version(
         lines = manifest.read_text().splitlines()
         unfinished = json.loads(lines[0]) | {"status": "Unfinished"}
         manifest.write_text(json.dumps(unfinished) + "\n" + lines[1] + "\n")
-        assert (await run(manifest, first_emu)).exit_code() == ExitCode.OK
+        assert (await run(manifest, first_emu)).outcome() is Outcome.DONE
     finally:
         first_emu.stop()
     manifest.write_text("\n".join(lines) + "\n")  # 1.0 is now to be Published
     with emulator_on(port, tmp_path / "emulator-2") as emu:  # same endpoint, nothing stored
         rerun = await run(manifest, emu)
-        assert rerun.exit_code() == ExitCode.OK, rerun.summary()
+        assert rerun.outcome() is Outcome.DONE, rerun.summary()
         assert rerun.totals.versions == {"finalized": 1, "skipped": 1}
         assert server_versions(emu) == {"1.0": ("Published", local_version(tmp_path, "1.0"))}
         tally, findings = await verify(manifest, emu)
@@ -162,7 +162,7 @@ async def test_emptied_service_never_yields_an_incomplete_published_version(
         assert "uploader run" in tally.summary()
         assert "--reconcile" in tally.summary()
         mended = await run(manifest, emu, reconcile=True)
-        assert mended.exit_code() == ExitCode.OK, mended.summary()
+        assert mended.outcome() is Outcome.DONE, mended.summary()
         assert mended.totals.versions == {"finalized": 1, "skipped": 1}
         assert (await verify(manifest, emu))[1] == []
 
@@ -173,11 +173,11 @@ async def test_asset_deleted_behind_our_back_is_sent_again(tmp_path: Path) -> No
     manifest = write_version_tree(tmp_path)
     emu = start_emulator(tmp_path / "emulator")
     try:
-        assert (await run(manifest, emu, status="Unfinished")).exit_code() == ExitCode.OK
+        assert (await run(manifest, emu, status="Unfinished")).outcome() is Outcome.DONE
         key = PackageKey(DOMAIN, REPOSITORY, "generic", "acme", "app")
         emu.call(lambda store: store.delete_asset(key, "1.0", "part2.bin"))
         finished = await run(manifest, emu)
-        assert finished.exit_code() == ExitCode.OK, finished.summary()
+        assert finished.outcome() is Outcome.DONE, finished.summary()
         assert finished.totals.assets == {"already_present": 3, "published": 1}
         assert server_versions(emu) == {"1.0": ("Published", local_version(tmp_path, "1.0"))}
     finally:
@@ -190,13 +190,13 @@ async def test_asset_dropped_from_the_manifest_fails_the_version(tmp_path: Path)
     manifest = write_version_tree(tmp_path, assets=("a1.txt", "a2.txt", "a3.txt"))
     emu = start_emulator(tmp_path / "emulator")
     try:
-        assert (await run(manifest, emu, status="Unfinished")).exit_code() == ExitCode.OK
+        assert (await run(manifest, emu, status="Unfinished")).outcome() is Outcome.DONE
         entry = json.loads(manifest.read_text())
         entry["assets"] = entry["assets"][:2]
         manifest.write_text(json.dumps(entry) + "\n")
         report_path = tmp_path / "report.json"
         rerun = await run(manifest, emu, report=report_path)
-        assert rerun.exit_code() == ExitCode.SOME_FAILED
+        assert rerun.outcome() is Outcome.SOME_FAILED
         (version,) = json.loads(report_path.read_text())["versions"]
         assert version["status"] == "failed"
         assert "the server's version has assets the manifest lacks: ['a3.txt']" in version["error"]
@@ -212,7 +212,7 @@ async def test_finalizing_a_revision_that_moved_on_is_refused(tmp_path: Path) ->
     emu = start_emulator(tmp_path / "emulator")
     api = client(emu)
     try:
-        assert (await run(manifest, emu, status="Unfinished")).exit_code() == ExitCode.OK
+        assert (await run(manifest, emu, status="Unfinished")).outcome() is Outcome.DONE
         revision = api.list_package_version_assets(**PKG, package="app", packageVersion="1.0")[
             "versionRevision"
         ]
@@ -251,7 +251,7 @@ async def test_interrupted_run_reports_every_version(tmp_path: Path) -> None:
         stopper = asyncio.ensure_future(stop_soon())
         report = await run(manifest, emu, report=report_path, workers=2, drain_timeout_s=0.1)
         await stopper
-        assert report.exit_code() == ExitCode.INTERRUPTED
+        assert report.outcome() is Outcome.INTERRUPTED
         written = json.loads(report_path.read_text())
         assert len(written["versions"]) == 30
         assert sum(written["totals"]["versions"].values()) == 30
@@ -293,7 +293,7 @@ def test_no_sequence_publishes_a_version_incomplete(ops: list[tuple[Any, ...]]) 
                 assert_never_published_incomplete(emu, manifest)
             final = asyncio.run(run(manifest, emu, reconcile=True))
             assert_never_published_incomplete(emu, manifest)
-            if final.exit_code() == ExitCode.OK:
+            if final.outcome() is Outcome.DONE:
                 assert asyncio.run(verify(manifest, emu))[1] == []
         finally:
             emu.stop()

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import DOMAIN, REGION, REPOSITORY
 from tests.e2e.test_run import make_tree, run_cli
 from uploader.emulator import EmulatorThread
-from uploader.errors import ExitCode
+from uploader.errors import ExitCode, Outcome
 from uploader.report import Report
 
 
@@ -129,4 +129,4 @@ def test_a_failed_write_leaves_the_old_report_and_no_temporary_file(tmp_path: Pa
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
     assert report.write_error == f"cannot write the report {path}: No space left on device"
-    assert report.exit_code() == ExitCode.CANNOT_START
+    assert report.outcome() is Outcome.CANNOT_START

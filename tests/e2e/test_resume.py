@@ -18,7 +18,7 @@ from tests.e2e.test_run import local_sha256s, make_tree, remote_sha256s, setting
 from uploader import runner
 from uploader.emulator import EmulatorThread
 from uploader.emulator.faults import FaultPlan, Quotas
-from uploader.errors import ExitCode
+from uploader.errors import ExitCode, Outcome
 
 
 def start_run(manifest: Path, emulator: EmulatorThread, *extra: str) -> subprocess.Popen[str]:
@@ -97,10 +97,10 @@ async def test_rerun_with_journal_hashes_nothing_and_sends_nothing(tmp_path: Pat
     emu = start_emulator(tmp_path / "emulator")
     try:
         first = await runner.run(settings(manifest, emu))
-        assert first.exit_code() == ExitCode.OK
+        assert first.outcome() is Outcome.DONE
         before = emu.stats()["requests"]
         again = await runner.run(settings(manifest, emu))
-        assert again.exit_code() == ExitCode.OK
+        assert again.outcome() is Outcome.DONE
         assert again.totals.bytes_hashed == 0
         assert again.totals.versions["skipped"] == 10
         assert emu.stats()["requests"] == before
@@ -114,14 +114,14 @@ async def test_rerun_without_journal_reconciles_with_the_server(tmp_path: Path) 
     emu = start_emulator(tmp_path / "emulator")
     try:
         first = await runner.run(settings(manifest, emu))
-        assert first.exit_code() == ExitCode.OK
+        assert first.outcome() is Outcome.DONE
         journal = tmp_path / "tree" / ".uploader" / "journal.sqlite"
         assert journal.exists()
         for path in journal.parent.iterdir():
             path.unlink()
         publishes = emu.stats()["requests"]["PublishPackageVersion"]
         again = await runner.run(settings(manifest, emu))
-        assert again.exit_code() == ExitCode.OK
+        assert again.outcome() is Outcome.DONE
         assert emu.stats()["requests"]["PublishPackageVersion"] == publishes
         assert again.totals.versions["skipped"] == 10
         # Reconciling compares SHA-256s, so every file is hashed once: 30 x 1 KiB.
@@ -140,7 +140,7 @@ async def test_changed_file_is_hashed_again_and_conflicts(tmp_path: Path) -> Non
         changed.write_bytes(b"new content")
         again = await runner.run(settings(manifest, emu))
         assert again.totals.bytes_hashed == len(b"new content")
-        assert again.exit_code() == ExitCode.SOME_FAILED
+        assert again.outcome() is Outcome.SOME_FAILED
         assert again.totals.versions == {"failed": 1, "skipped": 1}
     finally:
         emu.stop()
@@ -242,6 +242,6 @@ async def test_unusable_journal_stops_the_run_with_exit_3(
     (tmp_path / "file").write_text("not a folder")
     bad = tmp_path / "file" / "journal.sqlite"
     report = await runner.run(settings(manifest, emulator, journal=bad))
-    assert report.exit_code() == ExitCode.CANNOT_START
+    assert report.outcome() is Outcome.CANNOT_START
     assert str(bad) in (report.fatal or "")
     assert emulator.stats()["requests"] == {}

@@ -18,7 +18,7 @@ from uploader import runner
 from uploader.config import Rate, RunSettings
 from uploader.emulator import EmulatorThread
 from uploader.emulator.faults import FaultPlan, Quotas
-from uploader.errors import ExitCode
+from uploader.errors import ExitCode, Outcome
 
 PKG = {"domain": DOMAIN, "repository": REPOSITORY, "format": "generic", "namespace": "acme"}
 
@@ -99,7 +99,7 @@ async def test_faulty_throttled_run_publishes_everything(tmp_path: Path) -> None
         report = await runner.run(
             settings(manifest, emu, rate=Rate(20.0), report=report_path, max_uploads=8)
         )
-        assert report.exit_code() == ExitCode.OK, report.summary()
+        assert report.outcome() is Outcome.DONE, report.summary()
         assert remote_sha256s(emu) == local_sha256s(tmp_path / "tree")
         written = json.loads(report_path.read_text())
         assert written["totals"]["versions"] == {"finalized": 200}
@@ -127,7 +127,7 @@ async def test_lost_reply_then_conflict_is_success(tmp_path: Path) -> None:
     emu = start_emulator(tmp_path / "emulator", faults=faults, republish_conflicts=True)
     try:
         report = await runner.run(settings(manifest, emu))
-        assert report.exit_code() == ExitCode.OK, report.summary()
+        assert report.outcome() is Outcome.DONE, report.summary()
         assert report.totals.assets["already_present"] >= 1
         assert remote_sha256s(emu) == local_sha256s(tmp_path / "tree")
     finally:
@@ -147,7 +147,7 @@ async def test_different_content_conflict_fails_only_that_version(tmp_path: Path
         )  # fmt: skip
         report_path = tmp_path / "report.json"
         report = await runner.run(settings(manifest, emu, report=report_path))
-        assert report.exit_code() == ExitCode.SOME_FAILED
+        assert report.outcome() is Outcome.SOME_FAILED
         versions = {v["version"]: v for v in json.loads(report_path.read_text())["versions"]}
         assert versions["1.0"]["status"] == versions["1.2"]["status"] == "finalized"
         assert versions["1.1"]["status"] == "failed"
@@ -172,7 +172,7 @@ async def test_retry_after_is_honoured_and_attempts_are_not_multiplied(tmp_path:
 
     try:
         report = await runner.run(settings(manifest, emu, rate=Rate(1000.0)), sleep=recording_sleep)
-        assert report.exit_code() == ExitCode.OK, report.summary()
+        assert report.outcome() is Outcome.DONE, report.summary()
         assert report.totals.throttled >= 1
         assert waits, "throttled requests were retried"
         assert min(waits) >= 1.0, waits  # the emulator's Retry-After is 1 s
@@ -187,7 +187,7 @@ async def test_dry_run_sends_nothing(emulator: EmulatorThread, tmp_path: Path) -
     """--dry-run hashes every file and makes no request."""
     manifest = make_tree(tmp_path / "tree", versions=4, assets=2)
     report = await runner.run(settings(manifest, emulator, dry_run=True))
-    assert report.exit_code() == ExitCode.OK
+    assert report.outcome() is Outcome.DONE
     assert report.totals.versions["hashed"] == 4
     assert report.totals.bytes_hashed == 8 * 1024
     assert emulator.stats()["requests"] == {}
@@ -197,7 +197,7 @@ async def test_missing_repository_is_fatal(emulator: EmulatorThread, tmp_path: P
     """A repository that does not exist stops the run with exit 3, before any publish."""
     manifest = make_tree(tmp_path / "tree", versions=3)
     report = await runner.run(settings(manifest, emulator, repository="nope"))
-    assert report.exit_code() == ExitCode.CANNOT_START
+    assert report.outcome() is Outcome.CANNOT_START
     assert "nope" in (report.fatal or "")
     assert "PublishPackageVersion" not in emulator.stats()["requests"]
 
@@ -314,7 +314,7 @@ async def test_shards_split_by_package_and_cover_everything(
         report = await runner.run(
             settings(manifest, emulator, shard=(k, 3), report=report_path, journal=journal)
         )
-        assert report.exit_code() == ExitCode.OK
+        assert report.outcome() is Outcome.DONE
         versions = json.loads(report_path.read_text())["versions"]
         seen.append({(v["package"], v["version"]) for v in versions})
     packages = [{p for p, _ in shard} for shard in seen]
@@ -331,7 +331,7 @@ async def test_rate_auto_finds_a_quota_above_the_default(tmp_path: Path) -> None
     emu = start_emulator(tmp_path / "emulator", quotas=quotas)
     try:
         report = await runner.run(settings(manifest, emu, rate=Rate(None, auto=True)))
-        assert report.exit_code() == ExitCode.OK, report.summary()
+        assert report.outcome() is Outcome.DONE, report.summary()
         rate = report.totals.assets["published"] / report.elapsed_s
         throttled = emu.stats()["throttled"].get("PublishPackageVersion", 0)
         assert rate > 12, report.summary()  # above the fixed default of 10/s
@@ -354,6 +354,6 @@ async def test_unreachable_endpoint_cannot_start(tmp_path: Path) -> None:
             max_attempts=2,
         )
     )
-    assert report.exit_code() == ExitCode.CANNOT_START
+    assert report.outcome() is Outcome.CANNOT_START
     assert "cannot use demo/repo" in (report.fatal or "")
     assert not report.totals.versions.get("failed")
