@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     SOME_FAILED = 1
     BAD_INPUT = 2
     CANNOT_START = 3
+    DURATION_EXCEEDED = 4
     INTERRUPTED = 130
     # A reader that went away (`uploader verify ... | head -2`): end as a process killed
     # by SIGPIPE would, 128 + 13, which is what shells report for `yes | head -1` too.
@@ -43,6 +44,7 @@ class Outcome(Enum):
     SOME_FAILED = "some failed"  # some versions failed or differ; the rest are done
     BAD_INPUT = "bad input"  # nothing could be tried as given
     CANNOT_START = "cannot start"  # credentials, the target, a local file we must write
+    OUT_OF_TIME = "out of time"  # --max-duration: drained as on a signal, the rest pending
     INTERRUPTED = "interrupted"  # a signal: what was in flight drained, the rest pending
     BROKEN_PIPE = "broken pipe"  # stdout was closed by its reader
 
@@ -52,6 +54,7 @@ EXIT_CODES: Final[Mapping[Outcome, ExitCode]] = {
     Outcome.SOME_FAILED: ExitCode.SOME_FAILED,
     Outcome.BAD_INPUT: ExitCode.BAD_INPUT,
     Outcome.CANNOT_START: ExitCode.CANNOT_START,
+    Outcome.OUT_OF_TIME: ExitCode.DURATION_EXCEEDED,
     Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
     Outcome.BROKEN_PIPE: ExitCode.BROKEN_PIPE,
 }

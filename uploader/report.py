@@ -136,6 +136,7 @@ class Report:
         self._clock = clock
         self.started_s = clock()
         self.interrupted = False
+        self.out_of_time = False  # --max-duration stopped the run
         self.fatal: str | None = None
         self.unread = False  # the run ended before the manifest was read to its end
         self.write_error: str | None = None  # the report could not be written (`write`)
@@ -172,13 +173,16 @@ class Report:
 
     def outcome(self) -> Outcome:
         """How the run ended: interrupted; cannot start (fatal, or the report not
-        written); bad input (nothing valid); some failed (or invalid, or left pending); done."""
+        written); bad input (nothing valid); out of time (--max-duration); some failed (or
+        invalid, or left pending); done."""
         if self.interrupted:
             return Outcome.INTERRUPTED
         if self.fatal is not None or self.write_error is not None:
             return Outcome.CANNOT_START
         if self.totals.problems and not self.totals.versions.total():
             return Outcome.BAD_INPUT  # nothing in the manifest could even be tried
+        if self.out_of_time:
+            return Outcome.OUT_OF_TIME
         versions = self.totals.versions
         if (
             versions[VersionOutcome.FAILED]
@@ -212,7 +216,7 @@ class Report:
         for spool in self._spools.values():
             spool.flush()
         head = {"totals": self.totals.to_json(), "interrupted": self.interrupted,
-                "fatal_error": self.fatal}  # fmt: skip
+                "out_of_time": self.out_of_time, "fatal_error": self.fatal}  # fmt: skip
         tmp = self._part_dir / (PART_TOTALS + ".tmp")
         tmp.write_text(json.dumps(head), encoding="utf-8")
         tmp.replace(self._part_dir / PART_TOTALS)  # whole or not at all
@@ -225,6 +229,7 @@ class Report:
         except (OSError, ValueError, KeyError, TypeError):
             return False
         self.interrupted = self.interrupted or head["interrupted"]
+        self.out_of_time = self.out_of_time or head["out_of_time"]
         self.fatal = self.fatal or head["fatal_error"]
         self._parts.append(part_dir)
         return True
@@ -271,6 +276,7 @@ class Report:
             "exit_code": int(exit_code(self.outcome())),
             "elapsed_s": round(self.elapsed_s, 3),
             "interrupted": self.interrupted,
+            "out_of_time": self.out_of_time,
             "fatal_error": self.fatal,
             "manifest_read_to_end": not self.unread,
             "totals": self.totals.to_json(),
