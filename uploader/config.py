@@ -25,6 +25,7 @@ import dataclasses
 import difflib
 import functools
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -133,6 +134,34 @@ def parse_rate(text: str) -> Rate:
             f"--rate {text!r}: expected requests per second (at least {c.MIN_RATE_PER_S:g}) or auto"
         )
     return Rate(rate)
+
+
+_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([hms]?)")
+_UNIT_S: Final = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """`--max-duration`: seconds, or `1h30m`, `45m`, `90s` (as rclone writes them)."""
+    spaced = text.strip().lower()
+    parts = list(_DURATION_PART.finditer(spaced))
+    whole = "".join(p.group(0) for p in parts) == spaced and spaced
+    bare = [p for p in parts if not p.group(2)]
+    seconds = sum(float(p.group(1)) * _UNIT_S[p.group(2)] for p in parts)
+    if not whole or (bare and len(parts) > 1) or not 0 < seconds < float("inf"):
+        raise InvalidInputError(
+            f"--max-duration {text!r}: expected a duration above 0: seconds, or e.g. 1h30m, 45m"
+        )
+    return seconds
+
+
+def show_duration(seconds: float) -> str:
+    """A duration as `parse_duration` reads it: `1h30m`, `45s`, or `2.5s`."""
+    if seconds != int(seconds):
+        return f"{seconds!r}s"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    shown = "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
+    return shown or "0s"
 
 
 def check_endpoint_url(url: str) -> str:
@@ -267,6 +296,11 @@ class RunSettings:
     reconcile: bool = setting(
         False, "Ask the service about every version, even those the journal says are done "
         "(unchanged files are not hashed again).", Switch(), RUN_ONLY,
+    )  # fmt: skip
+    max_duration_s: float | None = setting(
+        None, "Stop starting new versions after this long (e.g. 1h30m), drain as on SIGTERM "
+        "and exit 4; a rerun continues.", Parsed(parse_duration, show_duration, "DURATION"),
+        RUN_ONLY,
     )  # fmt: skip
     drain_timeout_s: float = setting(
         30.0, "After SIGINT/SIGTERM, seconds requests in flight may take.", Seconds(),

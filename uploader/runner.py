@@ -195,9 +195,16 @@ async def _until_done_or_stopped(
     report: Report,
     on_listening: Callable[[], None] | None = None,
 ) -> None:
-    """Run the pipeline; on a signal stop it gracefully, on a second one cancel it."""
+    """Run the pipeline; on a signal, or at --max-duration, stop it gracefully (in-flight
+    requests get --drain-timeout); on a second signal cancel it."""
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(pipeline.run(entries))
+
+    def drain(why: str, **about: object) -> None:
+        log.warning(f"{why}: no new work; letting requests in flight end",
+                    drain_timeout_s=settings.drain_timeout_s, **about)  # fmt: skip
+        pipeline.stop()
+        loop.call_later(settings.drain_timeout_s, task.cancel)
 
     def on_signal(signum: int) -> None:
         if report.interrupted:
@@ -205,12 +212,15 @@ async def _until_done_or_stopped(
             task.cancel()
             return
         report.interrupted = True
-        log.warning("stopping: no new work; letting requests in flight end",
-                    signal=signal.Signals(signum).name,
-                    drain_timeout_s=settings.drain_timeout_s)  # fmt: skip
-        pipeline.stop()
-        loop.call_later(settings.drain_timeout_s, task.cancel)
+        drain("stopping", signal=signal.Signals(signum).name)
 
+    def out_of_time() -> None:
+        if not report.interrupted:
+            report.out_of_time = True
+            drain("--max-duration reached", max_duration_s=settings.max_duration_s)
+
+    limit = settings.max_duration_s
+    timer = None if limit is None else loop.call_later(limit, out_of_time)
     signals = (signal.SIGINT, signal.SIGTERM)
     for signum in signals:
         loop.add_signal_handler(signum, on_signal, signum)
@@ -223,6 +233,8 @@ async def _until_done_or_stopped(
             raise
         log.warning("drain ended: requests still in flight were cancelled")
     finally:
+        if timer is not None:
+            timer.cancel()
         for signum in signals:
             loop.remove_signal_handler(signum)
 

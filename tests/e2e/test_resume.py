@@ -16,9 +16,10 @@ import pytest
 from tests.conftest import DOMAIN, REGION, REPOSITORY, start_emulator
 from tests.e2e.test_run import local_sha256s, make_tree, remote_sha256s, settings
 from uploader import runner
+from uploader.config import Rate
 from uploader.emulator import EmulatorThread
 from uploader.emulator.faults import FaultPlan, Quotas
-from uploader.errors import ExitCode, Outcome
+from uploader.errors import ExitCode, Outcome, exit_code
 
 
 def start_run(manifest: Path, emulator: EmulatorThread, *extra: str) -> subprocess.Popen[str]:
@@ -245,3 +246,27 @@ async def test_unusable_journal_stops_the_run_with_exit_3(
     assert report.outcome() is Outcome.CANNOT_START
     assert str(bad) in (report.fatal or "")
     assert emulator.stats()["requests"] == {}
+
+
+async def test_max_duration_drains_exits_4_and_the_rerun_completes(tmp_path: Path) -> None:
+    """--max-duration: no version starts after it, those in flight end, the outcome is
+    `out of time` (exit 4); the rerun finishes the job and sends nothing twice."""
+    manifest = make_tree(tmp_path / "tree", versions=20, assets=2)
+    journal = tmp_path / "journal.sqlite"
+    emu = start_emulator(tmp_path / "emulator")
+    try:
+        timed = settings(manifest, emu, rate=Rate(10.0), max_duration_s=1.0, journal=journal)
+        started = time.monotonic()
+        first = await runner.run(timed)
+        assert time.monotonic() - started < 10
+        assert first.outcome() is Outcome.OUT_OF_TIME
+        assert exit_code(first.outcome()) == ExitCode.DURATION_EXCEEDED == 4
+        assert first.out_of_time
+        assert not first.interrupted
+        assert 0 < first.totals.assets["published"] < 40
+        rerun = await runner.run(settings(manifest, emu, journal=journal))
+        assert rerun.outcome() is Outcome.DONE, rerun.summary()
+        assert remote_sha256s(emu) == local_sha256s(tmp_path / "tree")
+        assert published_total(emu) == 40  # nothing confirmed was sent again
+    finally:
+        emu.stop()

@@ -19,9 +19,11 @@ from uploader.config import (
     check_endpoint_url,
     default_of,
     key_of,
+    parse_duration,
     parse_rate,
     parse_shard,
     settings_of,
+    show_duration,
 )
 from uploader.domain import TargetStatus
 from uploader.errors import ExitCode, InvalidInputError
@@ -373,3 +375,25 @@ _SETTINGS = st.builds(
 def test_settings_round_trip_through_json(settings: RunSettings) -> None:
     """Whatever the settings, `from_json(to_json())` gives them back equal, through JSON."""
     assert RunSettings.from_json(json.loads(json.dumps(settings.to_json()))) == settings
+
+
+@given(st.floats(0.001, 1e7) | st.integers(1, 10**7).map(float))
+def test_a_duration_reads_back_as_it_is_shown(seconds: float) -> None:
+    """--max-duration's notation round-trips: parse(show(s)) == s, for any s above 0."""
+    assert parse_duration(show_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90.0), ("1h30m", 5400.0), ("45m", 2700.0), ("2.5s", 2.5),
+                          (" 1H ", 3600.0), ("1m30s", 90.0)],
+)  # fmt: skip
+def test_durations_as_rclone_writes_them(text: str, seconds: float) -> None:
+    """Seconds, or hours, minutes and seconds run together."""
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0", "-5", "1h30", "m", "5d", "1e3", "inf", "1h 30m"])
+def test_bad_durations_are_refused(text: str) -> None:
+    """Anything else, zero or a bare number beside units included, is InvalidInputError."""
+    with pytest.raises(InvalidInputError, match="--max-duration"):
+        parse_duration(text)
