@@ -259,10 +259,12 @@ class RunSettings:
             Command.VERIFY: "Versions checked at once."}, Count(), WORK,
     )  # fmt: skip
     hash_threads: int = setting(2, "Threads hashing files.", Count(), WORK)
-    max_attempts: int = setting(8, "Attempts per request, the first included.", Count(), WORK)
+    max_attempts: int = setting(
+        c.MAX_ATTEMPTS, "Attempts per request, the first included.", Count(), WORK
+    )
     max_retry_after_s: float = setting(
-        60.0, "Longest wait a server's Retry-After can impose; past it we wait this long and "
-        "count the attempt.", Seconds(above=True), WORK, metavar="SECONDS",
+        c.MAX_RETRY_AFTER_S, "Longest wait a server's Retry-After can impose; past it we "
+        "wait this long and count the attempt.", Seconds(above=True), WORK, metavar="SECONDS",
     )  # fmt: skip
     report: Path | None = setting(
         None, {Command.RUN: "Write a JSON report here.",

@@ -58,6 +58,7 @@ MAX_LIST_PAGES: Final = 1000
 # counts against --max-attempts as any other, so a server that only ever throttles
 # ends the run's retries of that request after max-attempts * this at most.
 MAX_RETRY_AFTER_S: Final = 60.0
+MAX_ATTEMPTS: Final = 8  # attempts per request, the first included (`--max-attempts`)
 # The lowest `--rate`: one publish every 100 s. Below it a run never ends in practice
 # (`--rate 1e-300` waits longer than the universe's age for its second publish), and the
 # throttler's sliding window cannot express it anyway. Not an AWS number: ours.

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 import structlog
 from tenacity import RetryCallState
 
-from uploader import constants as c
 from uploader.api import CodeArtifactAPI
 from uploader.errors import Interrupted, ThrottledError
 from uploader.limits import Family, RateLimits
@@ -65,8 +64,8 @@ class Remote:
         limits: RateLimits,
         totals: Totals,
         *,
-        max_attempts: int = 8,
-        max_retry_after_s: float = c.MAX_RETRY_AFTER_S,
+        max_attempts: int,
+        max_retry_after_s: float,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.api = api

@@ -105,7 +105,7 @@ def log_retry(retry_state: RetryCallState) -> None:
 
 def retrying(
     *,
-    max_attempts: int = 8,
+    max_attempts: int = c.MAX_ATTEMPTS,
     base_s: float = 0.2,
     cap_s: float = 20.0,
     max_retry_after_s: float = c.MAX_RETRY_AFTER_S,
