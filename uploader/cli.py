@@ -1,7 +1,9 @@
-"""The command line. Thin: parse, set logging up, call one function, map errors to exit codes.
+"""The command line. Thin: parse, set logging up, call one function, return its Outcome.
 
-Exit codes (documented in README.md): 0 done, 1 some versions failed, 2 bad input or
-usage, 3 could not start, 130 interrupted.
+The options of every command that reads a manifest or talks to the service are built
+from the RunSettings fields (config.py) by `settings_options`. Every command returns an Outcome; the
+command group turns it, or the error that ended the command, into the exit code through
+`errors.exit_code`, the one mapping (the table is in README.md).
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ async def test_changed_file_is_hashed_again_and_conflicts(tmp_path: Path) -> Non
     manifest = make_tree(tmp_path / "tree", versions=2, assets=1)
     emu = start_emulator(tmp_path / "emulator")
     try:
-        assert (await runner.run(settings(manifest, emu))).exit_code() == ExitCode.OK
+        assert (await runner.run(settings(manifest, emu))).outcome() is Outcome.DONE
         changed = next((tmp_path / "tree" / "files").rglob("asset0.bin"))
         changed.write_bytes(b"new content")
         again = await runner.run(settings(manifest, emu))
