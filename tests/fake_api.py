@@ -23,7 +23,10 @@ Knobs, each deterministic (counted in calls, never timed):
 
     lose_reply(n, ...)         the n-th publish stores its asset, then its caller gets a
                                transient error (the reply was lost on the way back)
-    conflict_publish(n, ...)   the n-th publish is a ConflictError; nothing is stored
+    conflict_publish(n)        the n-th publish is a ConflictError; nothing is stored
+    conflict_publish(n, held=b)  just before the n-th publish, another tool stores `b`
+                               under its asset name: other bytes make it a conflict, by
+                               the service's own rule (the same bytes are accepted)
     fail_versions({v: code})   the next update_status naming version v lists it in
                                failedVersions with that code; nothing changes for v
     throttle(n)                the next n calls (of one operation, or any) are throttled
@@ -31,7 +34,8 @@ Knobs, each deterministic (counted in calls, never timed):
                                another tool sets v to `status` (a new revision)
 
 Publishes are numbered from 1 in the order they are called, throttled ones included.
-Every call is recorded in `calls` (operation names, in order); `count` counts them.
+Every call is recorded in `calls` (operation names, in order); `count` counts them; every
+publish in `sent` as (version, asset name).
 
     fake = FakeCodeArtifact()
     fake.add_repository("demo", "repo")
@@ -133,10 +137,11 @@ class FakeCodeArtifact:
         self.repositories: set[tuple[str, str]] = set()
         self.packages: dict[_PackageKey, dict[str, FakeVersion]] = {}
         self.calls: list[str] = []
+        self.sent: list[tuple[str, str]] = []
         self._revisions = 0
         self._publishes = 0
         self._lose: set[int] = set()
-        self._conflicts: set[int] = set()
+        self._conflicts: dict[int, bytes | None] = {}
         self._failing: dict[str, tuple[str, str]] = {}
         self._other_hands: dict[str, VersionStatus] = {}
         self._throttles: list[_Throttle] = []
@@ -195,9 +200,15 @@ class FakeCodeArtifact:
         """These publishes (numbered from 1) store their asset, then fail as transient."""
         self._lose.update(publishes)
 
-    def conflict_publish(self, *publishes: int) -> None:
-        """These publishes (numbered from 1) are refused as a conflict; nothing is stored."""
-        self._conflicts.update(publishes)
+    def conflict_publish(self, *publishes: int, held: bytes | None = None) -> None:
+        """These publishes (numbered from 1) conflict.
+
+        Args:
+            held: None: the publish is refused as a conflict and nothing is stored. Bytes:
+                another tool stores them under the asset's name just before the publish
+                is applied, which the service's rules then judge (other bytes conflict).
+        """
+        self._conflicts.update(dict.fromkeys(publishes, held))
 
     def fail_versions(
         self, codes: Mapping[str, str], *, message: str = "refused by the test"
@@ -245,6 +256,7 @@ class FakeCodeArtifact:
         try:
             self._publishes += 1
             number = self._publishes
+            self.sent.append((version, asset_name))
             await self._enter("publish")
             content = body if isinstance(body, bytes) else body.read()
         finally:
@@ -252,9 +264,13 @@ class FakeCodeArtifact:
                 body.close()
         self._require_repository(package.target)
         if number in self._conflicts:
-            raise ConflictError(
-                f"ConflictException: publish {number} refused by the test", code="ConflictException"
-            )
+            held = self._conflicts.pop(number)
+            if held is None:
+                raise ConflictError(
+                    f"ConflictException: publish {number} refused by the test",
+                    code="ConflictException",
+                )
+            self._store(package, version, asset_name, held, hashlib.sha256(held).hexdigest())
         stored = self._store(package, version, asset_name, content, sha256)
         if number in self._lose:
             raise RetryableRemoteError(

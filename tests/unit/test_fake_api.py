@@ -204,3 +204,16 @@ async def test_another_hand_finishes_a_version_before_our_update() -> None:
     assert failed["1"][0] == "MISMATCHED_STATUS"
     assert api.status(REF, "1") is VersionStatus.PUBLISHED
     assert repr(api) == "<FakeCodeArtifact versions=1 assets=1 calls=2>"
+
+
+async def test_a_conflict_knob_with_bytes_stores_them_first() -> None:
+    """conflict_publish(1, held=...): another tool's bytes are stored under the name first,
+    and the publish is judged by the service's rule: other bytes conflict, the same pass."""
+    api = fake()
+    api.conflict_publish(1, held=b"theirs")
+    with pytest.raises(ConflictError):
+        await publish(api, "1", "a", b"ours")
+    assert api.held(REF, "1") == {"a": sha(b"theirs")}
+    api.conflict_publish(2, held=b"same")
+    await publish(api, "1", "b", b"same")
+    assert api.sent == [("1", "a"), ("1", "b")]
