@@ -212,28 +212,6 @@ async def test_unfinished_status_leaves_versions_unfinished(
     assert "UpdatePackageVersionsStatus" not in emulator.stats()["requests"]
 
 
-async def test_a_worker_does_not_wait_for_finalization(
-    emulator: EmulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """One worker, a 3 s finalization linger: the worker sends version after version while
-    the first waits, so 7 versions of one package are finalized in 1 or 2 calls, not 7
-    calls of 3 s each."""
-    monkeypatch.setattr("uploader.finalizer.LINGER_S", 3.0)
-    root = tmp_path / "tree"
-    root.mkdir()
-    (root / "a.bin").write_bytes(b"a")
-    lines = [json.dumps({"package": "one", "version": str(v), "assets": [{"path": "a.bin"}]})
-             for v in range(7)]  # fmt: skip
-    manifest = root / "manifest.jsonl"
-    manifest.write_text("\n".join(lines) + "\n")
-
-    report = await runner.run(settings(manifest, emulator, workers=1))
-
-    assert report.totals.versions["finalized"] == 7
-    assert emulator.stats()["requests"]["UpdatePackageVersionsStatus"] <= 2
-    assert report.elapsed_s < 3 * 3.0
-
-
 def _status(value: str) -> Any:
     from uploader.domain import TargetStatus
 
