@@ -1211,7 +1211,7 @@ def test_a_duplicate_version_names_both_places(here: Path) -> None:
 
 def test_duplicates_are_found_after_the_set_spills_to_disk() -> None:
     """Past its memory bound the set moves to SQLite and still finds every repeat."""
-    from uploader.manifest import _SeenVersions
+    from uploader.manifest.duplicates import SeenVersions as _SeenVersions
 
     seen = _SeenVersions(memory_entries=2)
     try:
