@@ -8,10 +8,8 @@ the versions as manifest lines that `uploader run` reads back unchanged.
 
 Decisions the task leaves open:
 
-* Layout: each segment is a literal folder name, or one placeholder with an optional
-  literal prefix and suffix (`v{version}`, `{package}-bin`); a placeholder matches a
-  whole, non-empty folder name, never a `/`. `{package}` and `{version}` are required;
-  without `{namespace}`, the caller gives one namespace for all.
+* Layout: as `uploader.layout` parses it (re-exported here); without `{namespace}`, the
+  caller gives one namespace for all.
 * Asset names: the file's base name; when two files of one version share a base name
   (in different subfolders), each of them is named by its path below the version's
   folder with each `/` as `_` (`linux_app`, `mac_app`): generic packages' asset names take
@@ -26,11 +24,15 @@ Decisions the task leaves open:
 * Problems outside versions (a file above the version level, a folder that does not fit
   the layout or whose name breaks the service's rules) are reported once per file or
   folder, with the number of files it holds, and only when it holds selected files.
-* Filters (`--include`, `--exclude`) are gitignore-like globs over the path relative to
-  DIR: `*` and `?` stay within one name, `**` spans folders, `[...]` is a class; a
-  pattern without `/` matches a name at any depth, and a pattern matching a folder
-  matches everything in it. A file is taken if it is not excluded and, when there are
-  includes, included. Names starting with `.` are skipped unless `hidden`.
+* Filters (`--include`, `--exclude`) are gitignore patterns as gitignore(5) documents
+  them, matched by `pathspec` over the path relative to DIR: `*` and `?` stay within one
+  name, `**` spans folders, `[...]` is a class (an unclosed `[` is literal), `!` negates,
+  `\\` escapes, a trailing `/` matches folders only; a pattern without `/` matches a name
+  at any depth, and a pattern matching a folder matches everything in it. A file is taken
+  if it is not excluded and, when there are includes, included; an excluded folder is
+  not entered, so nothing below it is taken back. Names starting with `.` are skipped
+  unless `hidden`. An empty pattern, or one gitignore reads as a comment or blank
+  (`#x`: write `\\#x`), is refused.
 * Symbolic links to files inside DIR are taken (the manifest reader resolves them); one
   that leads outside DIR is reported with "version not written", as a FIFO is, since
   `uploader run` would refuse it (`path escapes the base directory`) and so the whole
@@ -60,7 +62,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NamedTuple, TextIO
 
+import pathspec
+
 from uploader.constants import MAX_ASSETS_PER_VERSION
+from uploader.layout import DEFAULT_LAYOUT, FIELDS, Layout, Segment
 from uploader.names import check_asset_name, check_package_part
 
 __all__ = [
@@ -76,117 +81,7 @@ __all__ = [
     "write_jsonl",
 ]
 
-FIELDS: Final = ("namespace", "package", "version")
-"""The placeholders a layout may hold, in the order versions are sorted by."""
-DEFAULT_LAYOUT: Final = "{namespace}/{package}/{version}/"
-
-_PLACEHOLDER: Final = re.compile(r"\{([^{}]*)\}")
 _NOT_WRITTEN: Final = "version not written"
-
-
-# --- Layout ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One folder level of a layout: a literal name, or `prefix{field}suffix`."""
-
-    prefix: str
-    field: str | None = None
-    suffix: str = ""
-
-    def value(self, name: str) -> str | None:
-        """The placeholder's value in folder `name` (the name itself if literal), or None."""
-        if self.field is None:
-            return name if name == self.prefix else None
-        head, tail = len(self.prefix), len(self.suffix)
-        if len(name) <= head + tail or not name.startswith(self.prefix):
-            return None
-        return name[head : len(name) - tail] if name.endswith(self.suffix) else None
-
-    def __str__(self) -> str:
-        middle = "" if self.field is None else "{" + self.field + "}"
-        return f"{self.prefix}{middle}{self.suffix}"
-
-
-@dataclass(frozen=True, slots=True)
-class Layout:
-    """Which folder levels below the scanned folder hold the namespace, package and version.
-
-    `str(Layout.parse("{package}/v{version}")) == "{package}/v{version}/"`.
-    """
-
-    segments: tuple[Segment, ...]
-
-    @classmethod
-    def parse(cls, text: str) -> Layout:
-        """Parse a template such as `{namespace}/{package}/{version}/`; ValueError if bad."""
-        if not text.strip("/"):
-            raise ValueError(f"layout {text!r} is empty")
-        if text.startswith("/"):
-            raise ValueError(f"layout {text!r} must be relative (no leading '/')")
-        if "\0" in text:
-            raise ValueError(f"layout {text!r} contains a NUL character")
-        body = text.removesuffix("/")
-        segments = tuple(_parse_segment(part, text) for part in body.split("/"))
-        _check_fields(segments, text)
-        return cls(segments)
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        """The placeholders of the layout, in its order."""
-        return tuple(s.field for s in self.segments if s.field is not None)
-
-    def match(self, parts: Sequence[str]) -> dict[str, str] | None:
-        """The placeholder values of a path's first folders (`path.split("/")`), or None."""
-        if len(parts) < len(self.segments):
-            return None
-        values: dict[str, str] = {}
-        for segment, name in zip(self.segments, parts, strict=False):
-            value = segment.value(name)
-            if value is None:
-                return None
-            if segment.field is not None:
-                values[segment.field] = value
-        return values
-
-    def __str__(self) -> str:
-        return "/".join(str(segment) for segment in self.segments) + "/"
-
-
-def _parse_segment(part: str, layout: str) -> Segment:
-    if part in ("", ".", ".."):
-        what = "an empty segment ('//')" if not part else f"a {part!r} segment"
-        raise ValueError(f"layout {layout!r} has {what}")
-    found = list(_PLACEHOLDER.finditer(part))
-    if len(found) > 1:
-        raise ValueError(f"layout {layout!r}: segment {part!r} has more than one placeholder")
-    if not found:
-        _check_braces(part, part, layout)
-        return Segment(part)
-    field = found[0].group(1)
-    if field not in FIELDS:
-        known = ", ".join("{" + name + "}" for name in FIELDS)
-        raise ValueError(f"layout {layout!r}: unknown placeholder {{{field}}} (known: {known})")
-    prefix, suffix = part[: found[0].start()], part[found[0].end() :]
-    _check_braces(prefix + suffix, part, layout)
-    return Segment(prefix, field, suffix)
-
-
-def _check_braces(literal: str, part: str, layout: str) -> None:
-    if "{" in literal or "}" in literal:
-        raise ValueError(f"layout {layout!r}: segment {part!r} has an unmatched '{{' or '}}'")
-
-
-def _check_fields(segments: tuple[Segment, ...], layout: str) -> None:
-    counts = Counter(s.field for s in segments if s.field is not None)
-    for name, count in counts.items():
-        if count > 1:
-            raise ValueError(f"layout {layout!r}: {{{name}}} appears {count} times")
-    missing = [name for name in ("package", "version") if name not in counts]
-    if missing:
-        needed = " and ".join("{" + name + "}" for name in missing)
-        raise ValueError(f"layout {layout!r} has no {needed}: a layout needs both")
 
 
 # --- Results ---------------------------------------------------------------------------
@@ -264,80 +159,47 @@ def write_jsonl(
 # --- Filters ---------------------------------------------------------------------------
 
 
-def _glob_regex(pattern: str) -> str:
-    """A gitignore-like glob as a regex over `/`-separated relative paths."""
-    parts = [part for part in pattern.strip("/").split("/") if part]
-    if not parts:
-        raise ValueError(f"pattern {pattern!r} is empty")
-    anchored = "/" in pattern.rstrip("/")
-    regex = "" if anchored else "(?:[^/]+/)*"
-    for index, part in enumerate(parts):
-        last = index == len(parts) - 1
-        if part == "**":
-            regex += ".*" if last else "(?:[^/]+/)*"
-        else:
-            regex += _segment_regex(part) + ("" if last else "/")
-    return regex
+def _spec(patterns: Sequence[str]) -> pathspec.PathSpec[pathspec.Pattern] | None:
+    """The patterns as gitignore documents them (pathspec's "gitignore"), or None if none.
 
-
-def _segment_regex(part: str) -> str:
-    regex, index = "", 0
-    while index < len(part):
-        char = part[index]
-        index += 1
-        if char == "*":
-            regex += "[^/]*"
-        elif char == "?":
-            regex += "[^/]"
-        elif char == "[" and (end := _class_end(part, index)) > 0:
-            regex += _class_regex(part[index:end])
-            index = end + 1
-        else:
-            regex += re.escape(char)
-    return regex
-
-
-def _class_end(part: str, start: int) -> int:
-    """The index of the `]` closing a class opened just before `start`, or -1."""
-    index = start + 1 if part[start : start + 1] in ("!", "^") else start
-    index += 1 if part[index : index + 1] == "]" else 0  # a leading ']' is literal
-    end = part.find("]", index)
-    return end if end > 0 else -1
-
-
-def _class_regex(body: str) -> str:
-    negate = body[:1] in ("!", "^")
-    chars = "".join(c if c == "-" else re.escape(c) for c in body[negate:])
-    return f"[{'^/' if negate else ''}{chars}]"
-
-
-def _compile(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    pathspec reads a lone `/` as "everything" and a comment or blank line as nothing;
+    given as a filter, either is a mistake, so it is refused here.
+    """
     if not patterns:
         return None
-    joined = "|".join(f"(?:{_glob_regex(pattern)})" for pattern in patterns)
+    empty = [pattern for pattern in patterns if not pattern.strip("/")]
+    if empty:
+        raise ValueError(f"pattern {empty[0]!r} is empty")
     try:
-        return re.compile(joined, re.DOTALL)
-    except re.error as error:
+        spec = pathspec.PathSpec.from_lines("gitignore", patterns)
+    except re.error as error:  # a bracket range pathspec passes on as is, such as `[z-a]`
         raise ValueError(f"bad pattern among {list(patterns)!r}: {error}") from error
+    for pattern, compiled in zip(patterns, spec.patterns, strict=True):
+        if compiled.include is None:
+            raise ValueError(f"pattern {pattern!r} is a comment or blank in gitignore syntax")
+    return spec
 
 
 class _Filters:
-    """Include and exclude globs, each compiled into one regex."""
+    """The include and exclude patterns; a folder's path is matched with its final `/`."""
 
     def __init__(self, include: Sequence[str], exclude: Sequence[str], hidden: bool) -> None:
-        self._include = _compile(include)
-        self._exclude = _compile(exclude)
+        self._include = _spec(include)
+        self._exclude = _spec(exclude)
         self._hidden = hidden
 
-    def skipped(self, name: str, rel: str) -> bool:
-        """Hidden or excluded: pruned without a word."""
+    def skipped(self, name: str, path: str) -> bool:
+        """Hidden or excluded: pruned without a word (so nothing below is taken back)."""
         if name.startswith(".") and not self._hidden:
             return True
-        return self._exclude is not None and self._exclude.fullmatch(rel) is not None
+        return self._exclude is not None and self._exclude.match_file(path)
 
-    def included(self, rel: str, by_folder: bool) -> bool:
-        """Included by a folder above it, by its own path, or because there are no includes."""
-        return by_folder or self._include is None or self._include.fullmatch(rel) is not None
+    def included(self, path: str, by_folder: bool) -> bool:
+        """Its own last matching include decides; else a folder above it; else no includes."""
+        if self._include is None:
+            return True
+        decided = self._include.check_file(path).include
+        return by_folder if decided is None else decided
 
 
 # --- Walking ---------------------------------------------------------------------------
@@ -500,11 +362,11 @@ class _Walker:
             return
         segment = self._layout.segments[depth]
         for entry in sorted(listing, key=lambda e: _order(segment, e.name)):
-            rel = place.rel + entry.name
-            if self._filters.skipped(entry.name, rel):
+            rel, kind = place.rel + entry.name, _kind(entry)
+            path = rel + "/" if kind is _Kind.FOLDER else rel
+            if self._filters.skipped(entry.name, path):
                 continue
-            child = _Place(entry.path, rel + "/", self._filters.included(rel, place.included))
-            kind = _kind(entry)
+            child = _Place(entry.path, rel + "/", self._filters.included(path, place.included))
             if kind is _Kind.FOLDER:
                 yield from self._folder(child, depth, values)
             elif child.included and rel not in self._ignored:
@@ -594,11 +456,11 @@ class _Walker:
         folders: list[_Place],
     ) -> ScanProblem | None:
         """Take one entry below a version: a file found, a subfolder to visit, or a problem."""
-        rel = place.rel + entry.name
-        if self._filters.skipped(entry.name, rel):
+        rel, kind = place.rel + entry.name, _kind(entry)
+        path = rel + "/" if kind is _Kind.FOLDER else rel
+        if self._filters.skipped(entry.name, path):
             return None
-        included = self._filters.included(rel, place.included)
-        kind = _kind(entry)
+        included = self._filters.included(path, place.included)
         if kind is _Kind.FOLDER:
             folders.append(_Place(entry.path, rel + "/", included))
             return None

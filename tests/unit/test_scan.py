@@ -365,6 +365,43 @@ def test_unclosed_bracket_is_literal(tmp_path: Path) -> None:
     assert paths(run(root, include=["a[1"])) == ["acme/app/1.0/a[1"]
 
 
+def test_negation_escape_and_folder_only_patterns_follow_gitignore(tmp_path: Path) -> None:
+    """`!` takes a file back, `\\` escapes, a trailing `/` matches folders only."""
+    root = tree(tmp_path, *FILTER_TREE, "acme/app/3.0/a[1]", "acme/app/3.0/a1", "acme/lib/1.0/docs")
+    kept = run(root, exclude=["*.md5", "!lib.jar.md5"])
+    assert [p for p in paths(kept) if p.endswith(".md5")] == ["acme/lib/1.0/lib.jar.md5"]
+    assert paths(run(root, include=["acme/lib", "!*.md5"])) == [
+        "acme/lib/1.0/docs",
+        "acme/lib/1.0/lib.jar",
+    ]
+    assert paths(run(root, include=["a[1]"])) == ["acme/app/3.0/a1"]
+    assert paths(run(root, include=["a\\[1]"])) == ["acme/app/3.0/a[1]"]
+    assert "acme/lib/1.0/docs" in paths(run(root, exclude=["docs/"]))
+    assert "acme/app/1.0/docs/index.html" not in paths(run(root, exclude=["docs/"]))
+
+
+def test_an_excluded_folder_is_not_entered(tmp_path: Path) -> None:
+    """A negation cannot take back a file below an excluded folder, as in gitignore."""
+    root = tree(tmp_path, *FILTER_TREE)
+    items = run(root, exclude=["docs", "!docs/index.html"])
+    assert "acme/app/1.0/docs/index.html" not in paths(items)
+    assert problems(items) == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "fragment"),
+    [("", "is empty"), ("#x", "comment or blank"), ("   ", "comment or blank"), ("[z-a]", "bad")],
+)
+def test_patterns_that_select_nothing_or_cannot_compile_are_refused(
+    tmp_path: Path, pattern: str, fragment: str
+) -> None:
+    """An empty, comment or blank pattern, or a bad range, is a ValueError before walking."""
+    for flag in ("include", "exclude"):
+        with pytest.raises(ValueError, match="pattern") as caught:
+            scan(tmp_path, layout=DEFAULT, output_dir=tmp_path, **{flag: [pattern]})
+        assert fragment in str(caught.value)
+
+
 # --- Problems ---------------------------------------------------------------------------
 
 
