@@ -25,6 +25,7 @@ from aiohttp import web
 
 from uploader import constants as c
 from uploader import names
+from uploader.domain import VersionStatus
 from uploader.emulator import auth, routes
 from uploader.emulator.faults import FaultKind, FaultPlan, Quotas, Stats, retry_after_header
 from uploader.emulator.store import (
@@ -34,7 +35,6 @@ from uploader.emulator.store import (
     Store,
     StoreError,
     VersionRow,
-    VersionStatus,
 )
 
 T = TypeVar("T")
@@ -357,10 +357,10 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 def _status(value: object, member: str) -> VersionStatus:
-    try:
-        return VersionStatus(str(value))
-    except ValueError:
-        raise _invalid(f"{member}: {value!r} is not a package version status") from None
+    status = VersionStatus.parse(value)
+    if status is None:
+        raise _invalid(f"{member}: {value!r} is not a package version status")
+    return status
 
 
 def _versions_member(body: Mapping[str, Any]) -> list[str]:
