@@ -433,6 +433,31 @@ def test_awkward_names_round_trip(client: BaseClient) -> None:
     assert reply["asset"].read() == b"odd"
 
 
+def test_a_model_operation_not_implemented_says_so(client: BaseClient) -> None:
+    """An operation of the model the emulator lacks is a 501 naming it, not an unknown path."""
+    with pytest.raises(ClientError) as excinfo:
+        client.describe_package(**PKG, package="app")
+    assert error_code(excinfo) == ("NotImplementedException", 501)
+    assert "DescribePackage is not implemented by the emulator" in str(excinfo.value)
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/v1/nowhere"), ("PUT", "/v1/domain")])
+def test_no_operation_at_a_path_is_unknown(
+    emulator: EmulatorThread, method: str, path: str
+) -> None:
+    """A method and path no operation of the model has is 404 UnknownOperationException."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{emulator.endpoint_url}{path}", method=method)
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(request, timeout=10)
+    assert excinfo.value.code == 404
+    assert excinfo.value.headers["x-amzn-ErrorType"] == "UnknownOperationException"
+    assert f"No operation at {method} {path}" in excinfo.value.read().decode()
+    excinfo.value.close()
+
+
 def test_operation_tables_agree() -> None:
     """The routes of the HTTP layer and the operations quotas and faults know are the same."""
     from uploader.emulator import app, faults

@@ -25,7 +25,8 @@ from aiohttp import web
 
 from uploader import constants as c
 from uploader import names
-from uploader.emulator import auth
+from uploader.domain import VersionStatus
+from uploader.emulator import auth, routes
 from uploader.emulator.faults import FaultKind, FaultPlan, Quotas, Stats, retry_after_header
 from uploader.emulator.store import (
     BlobWriter,
@@ -34,7 +35,6 @@ from uploader.emulator.store import (
     Store,
     StoreError,
     VersionRow,
-    VersionStatus,
 )
 
 T = TypeVar("T")
@@ -42,32 +42,6 @@ T = TypeVar("T")
 CHUNK_BYTES: Final = 1024 * 1024
 SMALL_BODY_BYTES: Final = 64 * 1024  # read whole, stored in one hop to the store's thread
 RESET_AFTER_BYTES: Final = 64 * 1024  # how much of a body a `reset` fault reads first
-STATUS_FOR_CODE: Final = {
-    "AccessDeniedException": 403,
-    "ConflictException": 409,
-    "InternalServerException": 500,
-    "ResourceNotFoundException": 404,
-    "ServiceQuotaExceededException": 402,
-    "ThrottlingException": 429,
-    "ValidationException": 400,
-    "UnknownOperationException": 404,
-}
-
-# (method, path) -> operation name, from the model's `http.requestUri`.
-OPERATIONS: Final = {
-    ("POST", "/v1/domain"): "CreateDomain",
-    ("GET", "/v1/domain"): "DescribeDomain",
-    ("POST", "/v1/repository"): "CreateRepository",
-    ("GET", "/v1/repository"): "DescribeRepository",
-    ("POST", "/v1/package/version/publish"): "PublishPackageVersion",
-    ("POST", "/v1/package/versions/update_status"): "UpdatePackageVersionsStatus",
-    ("GET", "/v1/package/version"): "DescribePackageVersion",
-    ("POST", "/v1/packages"): "ListPackages",
-    ("POST", "/v1/package/versions"): "ListPackageVersions",
-    ("POST", "/v1/package/version/assets"): "ListPackageVersionAssets",
-    ("GET", "/v1/package/version/asset"): "GetPackageVersionAsset",
-    ("POST", "/v1/package/versions/delete"): "DeletePackageVersions",
-}
 STATS_PATH: Final = "/__emulator/stats"
 FORMATS: Final = ("npm", "pypi", "maven", "nuget", "generic", "ruby", "swift", "cargo")
 ALLOWED_TARGETS: Final = frozenset(
@@ -87,7 +61,7 @@ class ApiError(Exception):
     def response(self) -> web.Response:
         body = {"message": self.message, **self.members}
         return web.json_response(
-            body, status=STATUS_FOR_CODE[self.code], headers={"x-amzn-ErrorType": self.code}
+            body, status=routes.status_for(self.code), headers={"x-amzn-ErrorType": self.code}
         )
 
 
@@ -136,10 +110,17 @@ Handler = Callable[[web.Request, EmulatorState], Awaitable[web.StreamResponse]]
 
 
 def create_app(state: EmulatorState) -> web.Application:
-    """The aiohttp application serving CodeArtifact's API over `state`."""
+    """The aiohttp application serving CodeArtifact's API over `state`.
+
+    Every operation of the model has a route named after it (see `routes`); what matches
+    none of them is an UnknownOperationException.
+    """
     app = web.Application(middlewares=[_dispatch])
     app[STATE_KEY] = state
     app.router.add_get(STATS_PATH, _stats)
+    for route in routes.model_routes().values():
+        handler = _serve if route.operation in HANDLERS else _not_implemented
+        app.router.add_route(route.method, route.path, handler, name=route.operation)
     app.router.add_route("*", "/{tail:.*}", _unknown)
     return app
 
@@ -149,7 +130,24 @@ async def _stats(request: web.Request) -> web.Response:
 
 
 async def _unknown(request: web.Request) -> web.Response:
-    raise ApiError("UnknownOperationException", f"No operation at {request.method} {request.path}")
+    raise ApiError(routes.UNKNOWN_OPERATION, f"No operation at {request.method} {request.path}")
+
+
+async def _not_implemented(request: web.Request) -> web.Response:
+    operation = request.match_info.route.name
+    raise ApiError(routes.NOT_IMPLEMENTED, f"{operation} is not implemented by the emulator")
+
+
+async def _serve(request: web.Request) -> web.StreamResponse:
+    operation = request.match_info.route.name
+    assert operation is not None  # only the model's named routes lead here
+    return await HANDLERS[operation](request, request.app[STATE_KEY])
+
+
+def _operation(request: web.Request) -> str | None:
+    """The implemented operation the request's route is named after, or None."""
+    name = request.match_info.route.name
+    return name if name in HANDLERS else None
 
 
 @web.middleware
@@ -157,7 +155,7 @@ async def _dispatch(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     state = request.app[STATE_KEY]
-    operation = OPERATIONS.get((request.method, request.path))
+    operation = _operation(request)
     if operation is None:
         try:
             return await handler(request)
@@ -167,7 +165,7 @@ async def _dispatch(
     try:
         await _authenticate(request, state)
         _apply_quota(operation, state)
-        return await _run_with_faults(request, state, operation)
+        return await _run_with_faults(request, state, operation, handler)
     except ApiError as error:
         await _drain(request)
         return error.response()
@@ -220,7 +218,10 @@ class _Throttled(ApiError):
 
 
 async def _run_with_faults(
-    request: web.Request, state: EmulatorState, operation: str
+    request: web.Request,
+    state: EmulatorState,
+    operation: str,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
 ) -> web.StreamResponse:
     decision = state.faults.decide(operation)
     if decision.latency_s > 0:
@@ -233,7 +234,7 @@ async def _run_with_faults(
     if kind in (FaultKind.ERROR_500, FaultKind.ERROR_503):
         await _drain(request)
         return _server_error(kind)
-    reply = await HANDLERS[operation](request, state)
+    reply = await handler(request)
     if kind is FaultKind.LOST_REPLY:
         return _server_error(FaultKind.ERROR_500)
     return reply
@@ -356,10 +357,10 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 def _status(value: object, member: str) -> VersionStatus:
-    try:
-        return VersionStatus(str(value))
-    except ValueError:
-        raise _invalid(f"{member}: {value!r} is not a package version status") from None
+    status = VersionStatus.parse(value)
+    if status is None:
+        raise _invalid(f"{member}: {value!r} is not a package version status")
+    return status
 
 
 def _versions_member(body: Mapping[str, Any]) -> list[str]:
@@ -704,4 +705,5 @@ HANDLERS: Final[dict[str, Handler]] = {
     "DeletePackageVersions": delete_package_versions,
 }
 
-assert set(HANDLERS) == set(OPERATIONS.values())
+# (method, path) -> operation name, for the operations implemented here (from the model).
+OPERATIONS: Final = routes.places(set(HANDLERS))

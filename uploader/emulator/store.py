@@ -25,11 +25,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from uploader import constants as c
+from uploader.domain import VersionStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS domains (
@@ -55,16 +55,8 @@ CREATE TABLE IF NOT EXISTS assets (
 );
 """
 
-
-class VersionStatus(StrEnum):
-    """PackageVersionStatus from the service model."""
-
-    PUBLISHED = "Published"
-    UNFINISHED = "Unfinished"
-    UNLISTED = "Unlisted"
-    ARCHIVED = "Archived"
-    DISPOSED = "Disposed"
-    DELETED = "Deleted"
+# DomainStatus from the model (Active or Deleted): a domain the emulator holds is Active.
+DOMAIN_STATUS = "Active"
 
 
 class StoreError(Exception):
@@ -264,7 +256,7 @@ class Store:
             "name": domain,
             "owner": row[1],
             "arn": arn,
-            "status": "Active",
+            "status": DOMAIN_STATUS,
             "createdTime": row[2],
             "encryptionKey": f"arn:aws:kms:{self.region}:{row[1]}:alias/aws/codeartifact",
             "repositoryCount": repositories,
