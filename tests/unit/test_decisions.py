@@ -21,7 +21,7 @@ import pytest
 
 from tests.fake_api import FakeCodeArtifact
 from uploader.api import CodeArtifactAPI
-from uploader.config import RunSettings
+from uploader.config import Rate, RunSettings
 from uploader.domain import AssetState, PackageRef, Target, VersionState, VersionStatus
 from uploader.finalizer import Finalizer
 from uploader.hashing import Hasher
@@ -95,7 +95,7 @@ async def upload(
 ) -> Outcome:
     """One run of the pipeline over `api`, built as runner.py builds it."""
     settings = RunSettings(manifest=str(manifest), domain=TARGET.domain,
-                           repository=TARGET.repository, namespace="acme", rate_per_s=1000.0,
+                           repository=TARGET.repository, namespace="acme", rate=Rate(1000.0),
                            **overrides)  # fmt: skip
     report = Report(manifest.parent / "report.json")
     waits: list[float] = []
