@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 from uploader.errors import InvalidInputError
 
@@ -40,9 +40,23 @@ JOURNAL: Final = frozenset({Command.RUN, Command.STATUS})
 # --- kinds: how a value is written, checked and carried in JSON --------------------------
 
 
+class _AsJson:
+    """A kind whose values JSON holds as they are (numbers, booleans, text)."""
+
+    read: ClassVar[Callable[[Any], Any]]  # rebuilds a value JSON gave back
+
+    def to_json(self, value: Any) -> Any:
+        return value
+
+    def from_json(self, value: Any) -> Any:
+        return type(self).read(value)
+
+
 @dataclass(frozen=True)
-class Count:
+class Count(_AsJson):
     """A whole number within bounds."""
+
+    read = int
 
     minimum: int = 1
     maximum: int | None = None
@@ -53,16 +67,12 @@ class Count:
         if self.maximum is not None and value > self.maximum:
             raise InvalidInputError(f"{flag} must be at most {self.maximum}")
 
-    def to_json(self, value: Any) -> Any:
-        return value
-
-    def from_json(self, value: Any) -> Any:
-        return int(value)
-
 
 @dataclass(frozen=True)
-class Seconds:
+class Seconds(_AsJson):
     """A finite duration in seconds, at least `minimum` (or above it, when `above`)."""
+
+    read = float
 
     minimum: float = 0.0
     above: bool = False
@@ -73,41 +83,27 @@ class Seconds:
             bound = "more than" if self.above else "at least"
             raise InvalidInputError(f"{flag} must be {bound} {self.minimum:g} seconds")
 
-    def to_json(self, value: Any) -> Any:
-        return value
-
-    def from_json(self, value: Any) -> Any:
-        return float(value)
-
 
 @dataclass(frozen=True)
-class Switch:
+class Switch(_AsJson):
     """On or off; a setting on by default is turned off with `--no-NAME`."""
+
+    read = bool
 
     def check(self, flag: str, value: Any) -> None:
         if not isinstance(value, bool):
             raise InvalidInputError(f"{flag} must be true or false")
 
-    def to_json(self, value: Any) -> Any:
-        return value
-
-    def from_json(self, value: Any) -> Any:
-        return bool(value)
-
 
 @dataclass(frozen=True)
-class Text:
+class Text(_AsJson):
     """Free text (a name the service checks, a profile)."""
+
+    read = str
 
     def check(self, flag: str, value: Any) -> None:
         if not isinstance(value, str):
             raise InvalidInputError(f"{flag} must be text")
-
-    def to_json(self, value: Any) -> Any:
-        return value
-
-    def from_json(self, value: Any) -> Any:
-        return str(value)
 
 
 @dataclass(frozen=True)
