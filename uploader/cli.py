@@ -9,51 +9,26 @@ command group turns it, or the error that ended the command, into the exit code 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
-from click.core import ParameterSource
 
 from uploader import __version__
-from uploader import constants as c
-from uploader.config import (
-    CONFIG_TABLE,
-    RunSettings,
-    check_endpoint_env,
-    default_of,
-    envvar_of,
-    flag_of,
-    key_of,
-    load_config_file,
-    settings_of,
-)
+from uploader.config import key_of, settings_of
+from uploader.emulator_cli import emulator
 from uploader.errors import InvalidInputError, Outcome, UploaderError, exit_code, outcome_of
 from uploader.logs import configure_logging
-from uploader.setting import (
-    Choice,
-    Command,
-    Count,
-    FilePath,
-    Kind,
-    Parsed,
-    Seconds,
-    Setting,
-    Switch,
-    Text,
-)
+from uploader.options import settings_from, settings_options, shown, source_of
+from uploader.setting import Command
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from uploader.emulator import Emulator
-
-FC = TypeVar("FC", bound=Callable[..., Any])
+    from uploader.config import RunSettings
 
 
 class _Uploader(click.Group):
@@ -104,295 +79,7 @@ def main() -> None:
     """Bulk uploader for AWS CodeArtifact generic packages."""
 
 
-def _parse_credentials(values: tuple[str, ...]) -> dict[str, str] | None:
-    if not values:
-        return None
-    pairs: dict[str, str] = {}
-    for value in values:
-        key, sep, secret = value.partition(":")
-        if not sep or not key or not secret:
-            raise click.BadParameter("expected ACCESS_KEY:SECRET", param_hint="--credentials")
-        pairs[key] = secret
-    return pairs
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port",
-    default=0,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port; 0 picks a free one.",
-)
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Persistent store folder (default: a temporary one, removed at exit).",
-)
-@click.option(
-    "--repo",
-    "repos",
-    multiple=True,
-    metavar="DOMAIN/REPO",
-    help="Create this domain and repository at start (repeatable).",
-)
-@click.option(
-    "--credentials",
-    "credential_pairs",
-    multiple=True,
-    metavar="KEY:SECRET",
-    help="Accept only SigV4 signatures by these keys (repeatable). "
-    "Without it any well-formed signature is accepted.",
-)
-@click.option(
-    "--quotas",
-    type=click.Choice(["none", "aws"]),
-    default="none",
-    show_default=True,
-    help="Request-rate quotas: none, or AWS's defaults (publish 10/s, ...).",
-)
-@click.option(
-    "--rate",
-    "rates",
-    multiple=True,
-    metavar="OPERATION=N",
-    help="Quota for one operation in requests/s, e.g. publish=20 (repeatable).",
-)
-@click.option(
-    "--faults",
-    "fault_specs",
-    multiple=True,
-    metavar="SPEC",
-    help="Seeded faults, e.g. 'publish:error=0.05,reset=0.02,lost_reply=0.02,"
-    "latency=20ms' (repeatable).",
-)
-@click.option(
-    "--republish",
-    type=click.Choice(["accept", "conflict"]),
-    default="accept",
-    show_default=True,
-    help="A second publish of an asset with the same SHA-256: accepted, or a "
-    "ConflictException (AWS documents neither).",
-)
-@click.option("--seed", default=0, show_default=True, help="Seed of the fault schedule.")
-@click.option(
-    "--max-asset-size",
-    "max_asset_size_bytes",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Largest asset in bytes (default: AWS's 5 GB).",
-)
-def emulator(
-    host: str,
-    port: int,
-    data_dir: Path | None,
-    repos: tuple[str, ...],
-    credential_pairs: tuple[str, ...],
-    quotas: str,
-    rates: tuple[str, ...],
-    fault_specs: tuple[str, ...],
-    republish: str,
-    seed: int,
-    max_asset_size_bytes: int | None,
-) -> Outcome:
-    """Run a CodeArtifact-compatible server until interrupted.
-
-    The first line on stdout is `listening on http://HOST:PORT`.
-    """
-    from uploader.emulator import Emulator
-    from uploader.emulator.faults import FaultPlan, Quotas, parse_rate
-
-    configure_logging()
-    try:
-        limits = Quotas.aws() if quotas == "aws" else Quotas.none()
-        for text in rates:
-            limits = limits.with_rate(*parse_rate(text))
-        plan = FaultPlan.parse(fault_specs, seed=seed)
-        server = Emulator(
-            data_dir,
-            host=host,
-            port=port,
-            repos=repos,
-            credentials=_parse_credentials(credential_pairs),
-            quotas=limits,
-            faults=plan,
-            max_asset_size_bytes=max_asset_size_bytes or c.MAX_ASSET_SIZE_BYTES,
-            republish_conflicts=republish == "conflict",
-        )
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
-    return asyncio.run(_serve(server))
-
-
-async def _serve(server: Emulator) -> Outcome:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with server:
-        click.echo(f"listening on {server.endpoint_url}")
-        sys.stdout.flush()
-        await stop.wait()
-    return Outcome.DONE
-
-
-# --- settings: one table of options, shared by every command that reads a manifest -----
-
-
-class SettingOption(click.Option):
-    """A click option built from a RunSettings field; a bad value names its source.
-
-    click reports a bad `UPLOADER_WORKERS=abc` as `Invalid value for '--workers'`; a user
-    who never typed `--workers` then looks in the wrong place.
-    """
-
-    def process_value(self, ctx: click.Context, value: Any) -> Any:
-        """Convert and check the value; a failure names its source."""
-        try:
-            return super().process_value(ctx, value)
-        except click.BadParameter as error:
-            assert self.name is not None
-            source = ctx.get_parameter_source(self.name)
-            if source is ParameterSource.ENVIRONMENT:
-                error.param_hint = f"{_envvar_used(self)} (environment)"
-            elif source is ParameterSource.DEFAULT_MAP:
-                error.param_hint = (
-                    f"{ctx.meta.get(CONFIG_META)}: {CONFIG_TABLE}.{key_of(self.name)}"
-                )
-            raise
-
-
-def _envvar_used(option: click.Option) -> str:
-    """The environment variable an option's value was read from."""
-    names = [option.envvar] if isinstance(option.envvar, str) else list(option.envvar or ())
-    return next((name for name in names if os.environ.get(name)), names[0] if names else "")
-
-
-class _ParsedBy(click.ParamType[Any]):
-    """A click type from a setting's parser (InvalidInputError -> usage error).
-
-    Values from the config file may already be numbers (`rate = 20`), or already parsed
-    (a default); both are handled, so flags, variables and the file share one check.
-    """
-
-    def __init__(self, flag: str, kind: Parsed) -> None:
-        self.name = kind.metavar
-        self._flag = flag
-        self._kind = kind
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        """Parse `value`, or fail with the parser's message (without the flag's name)."""
-        if not isinstance(value, str | int | float):
-            return value
-        try:
-            return self._kind.parse(str(value))
-        except InvalidInputError as error:
-            self.fail(str(error).removeprefix(self._flag).lstrip(": "), param, ctx)
-
-
-class _Word(click.Choice[str]):
-    """A choice among words whose value is what the setting's kind makes of the word."""
-
-    def __init__(self, kind: Choice) -> None:
-        super().__init__(kind.words)
-        self._make = kind.make
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        """The word checked by click, then made into the value."""
-        return self._make(super().convert(str(getattr(value, "value", value)), param, ctx))
-
-
-CONFIG_META: Final = "uploader.config"
-
-
-def _click_type(flag: str, kind: Kind) -> click.ParamType[Any] | None:
-    """The click type of a setting's kind (None: a flag without a value)."""
-    match kind:
-        case Count(minimum=low, maximum=high):
-            return click.IntRange(low, high)
-        case Seconds(minimum=low, above=above):
-            return click.FloatRange(min=low, min_open=above, max=math.inf, max_open=True)
-        case FilePath(folder=folder):
-            return click.Path(file_okay=not folder, dir_okay=folder, path_type=Path)
-        case Choice():
-            return _Word(kind)
-        case Parsed():
-            return _ParsedBy(flag, kind)
-        case Text():
-            return click.STRING
-    return None
-
-
-def _setting_option(name: str, spec: Setting, command: Command) -> Callable[[FC], FC]:
-    """The click option of one setting, as `command` shows it."""
-    flag = flag_of(name)
-    default = default_of(name)
-    kwargs: dict[str, Any] = {
-        "cls": SettingOption, "help": spec.help_for(command), "hidden": spec.hidden,
-        "envvar": [envvar_of(name), *spec.envvars], "metavar": spec.metavar,
-        "default": default, "show_default": default is not None and default is not False,
-    }  # fmt: skip
-    if isinstance(spec.kind, Parsed):
-        kwargs["metavar"] = spec.metavar or spec.kind.metavar
-        kwargs["show_default"] = default is not None and spec.kind.show(default)
-    if isinstance(spec.kind, Switch):
-        kwargs["show_default"] = False
-        decls = f"{flag}/--no-{flag[2:]}" if default else flag
-        return click.option(decls, name, is_flag=True, **kwargs)
-    return click.option(flag, name, type=_click_type(flag, spec.kind), **kwargs)
-
-
-def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
-    """`--config FILE` (eager): its `[run]` table gives this command's defaults.
-
-    Every command reads the same table: a key this command does not take is left to the
-    others; a key no command takes is an error.
-    """
-    if value is None:
-        return
-    try:
-        values = load_config_file(value)
-    except InvalidInputError as error:
-        raise click.BadParameter(str(error), ctx=ctx, param_hint="--config") from None
-    names = {p.name for p in ctx.command.params if isinstance(p, SettingOption)}
-    ctx.default_map = {name: v for name, v in values.items() if name in names}
-    ctx.meta[CONFIG_META] = value
-
-
-_CONFIG: Final = click.option(
-    "--config", type=click.Path(dir_okay=False, exists=True, path_type=Path), is_eager=True,
-    expose_value=False, callback=_load_config, envvar="UPLOADER_CONFIG",
-    help="TOML settings file (its [run] table, shared by every command); flags and UPLOADER_* "
-         "variables win over it.",
-)  # fmt: skip
-
-
-def settings_options(command: Command) -> Callable[[FC], FC]:
-    """`--config` and every setting `command` takes, in RunSettings's order."""
-
-    def decorate(function: FC) -> FC:
-        taken = [(n, s) for n, s in settings_of().items() if command in s.commands]
-        for name, spec in reversed(taken):
-            function = _setting_option(name, spec, command)(function)
-        return _CONFIG(function)
-
-    return decorate
-
-
-def _settings(manifest: str, params: dict[str, Any]) -> RunSettings:
-    """The typed settings from a command's setting options (flags < env < config < defaults).
-
-    Each command passes the settings it takes; the rest keep RunSettings's defaults.
-    Checks across settings (RunSettings) are usage errors too, the same for every command.
-    """
-    try:
-        if "endpoint_url" in params:  # a command that talks to the service
-            check_endpoint_env()
-        return RunSettings(manifest=manifest, **params)
-    except InvalidInputError as error:
-        raise click.UsageError(str(error), ctx=click.get_current_context()) from None
+main.add_command(emulator)
 
 
 def _progress_console(settings: RunSettings) -> Console | None:
@@ -411,7 +98,7 @@ def _progress_console(settings: RunSettings) -> Console | None:
 @settings_options(Command.RUN)
 def run(manifest: str, **params: Any) -> Outcome:
     """Upload every package version a MANIFEST lists (`-` reads JSON Lines from stdin)."""
-    settings = _settings(manifest, params)
+    settings = settings_from(manifest, params)
     console = _progress_console(settings)
     if settings.processes > 1:
         from uploader import parts  # not the runner: the parent only starts the others
@@ -477,7 +164,7 @@ def verify(manifest: str, **params: Any) -> Outcome:
     from uploader.errors import FatalRemoteError
     from uploader.verify import Finding
 
-    settings = _settings(manifest, params)
+    settings = settings_from(manifest, params)
     console = _progress_console(settings)
     findings: list[dict[str, str]] = []
 
@@ -522,7 +209,7 @@ def validate(manifest: str, **params: Any) -> Outcome:
     from uploader.runner import manifest_entries
 
     problems = versions = assets = 0
-    for entry in manifest_entries(_settings(manifest, params)):
+    for entry in manifest_entries(settings_from(manifest, params)):
         if isinstance(entry, Problem):
             problems += 1
             click.echo(str(entry), err=True)
@@ -552,7 +239,7 @@ def status(manifest: str | None, as_json: bool, **params: Any) -> Outcome:
     from uploader.errors import JournalError
     from uploader.journal import Journal
 
-    path = _settings(manifest or "-", params).journal_path()
+    path = settings_from(manifest or "-", params).journal_path()
     if not path.exists():
         click.echo(f"no journal at {path}", err=True)
         return Outcome.BAD_INPUT
@@ -598,35 +285,15 @@ def config_show(manifest: str | None, **params: Any) -> Outcome:
     a MANIFEST, the journal's path is shown too.
     """
     ctx = click.get_current_context()
-    settings = _settings(manifest or "MANIFEST", params)
+    settings = settings_from(manifest or "MANIFEST", params)
     for name, spec in settings_of().items():
         if not spec.hidden and name in ctx.params:
-            shown = _shown(spec, getattr(settings, name))
-            click.echo(f"{key_of(name):<15} = {shown:<30} {_source(ctx, name)}")
+            value = shown(spec, getattr(settings, name))
+            click.echo(f"{key_of(name):<15} = {value:<30} {source_of(ctx, name)}")
     if manifest is not None:
         where = "beside the manifest" if settings.journal is None else "--journal"
         click.echo(f"{'journal_path':<15} = {settings.journal_path()!s:<30} {where}")
     return Outcome.DONE
-
-
-def _source(ctx: click.Context, name: str) -> str:
-    source = ctx.get_parameter_source(name)
-    if source is ParameterSource.DEFAULT_MAP:
-        return f"config {ctx.meta.get(CONFIG_META)}"
-    if source is ParameterSource.ENVIRONMENT:
-        option = next(p for p in ctx.command.params if p.name == name)
-        assert isinstance(option, click.Option)
-        return f"env {_envvar_used(option)}"
-    return "flag" if source is ParameterSource.COMMANDLINE else "default"
-
-
-def _shown(spec: Setting, value: object) -> str:
-    """A setting as a user would write it: `2/8` for a share, `auto` for an adaptive rate."""
-    if value is None:
-        return "-"
-    if isinstance(spec.kind, Parsed | Choice):
-        return str(spec.kind.to_json(value))
-    return str(value)
 
 
 @main.command()
