@@ -61,6 +61,7 @@ from uploader.setting import (
 DEFAULT_LOCAL_DIR: Final = Path(".uploader/emulator")
 AUTO_CEILING_PER_S: Final = c.ACCOUNT_WRITE_RATE_PER_S
 MAX_PROCESSES: Final = 64
+MAX_PORT: Final = 65535
 AUTO_STEP_PER_S: Final = 1.0  # publishes/s added per second of success under --rate auto
 LOCAL_CREDENTIALS: Final = ("local", "local")  # the embedded emulator accepts any signer
 CONFIG_TABLE: Final = "run"  # the one table of a config file every command reads
@@ -134,6 +135,32 @@ def parse_rate(text: str) -> Rate:
             f"--rate {text!r}: expected requests per second (at least {c.MIN_RATE_PER_S:g}) or auto"
         )
     return Rate(rate)
+
+
+class Address(NamedTuple):
+    """`--metrics-addr`: a host (name or address) and a port (0: any free one)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+_ADDRESS: Final = re.compile(
+    r"(?:\[(?P<v6>[0-9A-Fa-f:.%]+)\]|(?P<host>[^\s:/\[\]]+)):(?P<port>\d{1,5})"
+)  # an IPv6 address in brackets, or a name or IPv4 address; a port
+
+
+def parse_address(text: str) -> Address:
+    """`--metrics-addr`: `HOST:PORT`, an IPv6 host in brackets (`[::1]:9100`), port 0-65535."""
+    match = _ADDRESS.fullmatch(text.strip())
+    if match is None or int(match["port"]) > MAX_PORT:
+        raise InvalidInputError(
+            f"--metrics-addr {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9100 or [::1]:0"
+            " (port 0: any free port)"
+        )
+    return Address(match["v6"] or match["host"], int(match["port"]))
 
 
 _DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([hms]?)")
@@ -313,6 +340,15 @@ class RunSettings:
         "(for endpoints that allow more than one process can send).",
         Count(maximum=MAX_PROCESSES), RUN_ONLY,
     )  # fmt: skip
+    metrics_addr: Address | None = setting(
+        None, "Serve Prometheus metrics at http://HOST:PORT/metrics while the run runs "
+        "(port 0: any free port, logged).", Parsed(parse_address, str, "HOST:PORT"), RUN_ONLY,
+    )  # fmt: skip
+    metrics_file: Path | None = setting(
+        None, "Write Prometheus metrics to this file at the end of the run, whatever its "
+        "outcome (node_exporter's textfile format: name it *.prom).", FilePath(), RUN_ONLY,
+        metavar="PATH",
+    )  # fmt: skip
     part: tuple[int, int] = setting(
         (1, 1), "This process's share of a --processes run (set by the parent).",
         Parsed(parse_part, show_share, "J/M"), RUN_ONLY, hidden=True,
@@ -328,6 +364,8 @@ class RunSettings:
                 "--processes above 1 needs a manifest file and an endpoint: not --local"
                 " or a manifest on stdin"
             )
+        if self.processes > 1 and (self.metrics_addr or self.metrics_file):
+            raise InvalidInputError("--metrics-addr and --metrics-file need --processes 1")
 
     def journal_path(self) -> Path:
         """Where the journal lives."""

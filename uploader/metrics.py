@@ -221,6 +221,29 @@ def _by_outcome(
 # --- for `uploader run --metrics-addr/--metrics-file` --------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def observing(
+    metrics: Metrics, totals: Totals, *, address: tuple[str, int] | None, textfile: Path | None
+) -> AsyncIterator[None]:
+    """One run's part in `metrics`, for the block's length: its `totals` watched (retired
+    at the end), `GET /metrics` served on `address` meanwhile (`--metrics-addr`), and the
+    metrics written to `textfile` at the end, whatever the outcome (`--metrics-file`).
+
+    Raises InvalidInputError before the block when `textfile` cannot be written or
+    `address` cannot be listened on.
+    """
+    check_textfile_path(textfile)
+    metrics.watch(totals)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if address is not None:
+                await stack.enter_async_context(serve(metrics, *address))
+            yield
+    finally:
+        metrics.retire(totals)
+        write_at_end(metrics, textfile)
+
+
 def check_textfile_path(path: Path | None) -> None:
     """Before any work: InvalidInputError unless `--metrics-file` can be written there
     (its folder exists; it is not a folder itself)."""

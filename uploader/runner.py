@@ -14,11 +14,13 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from rich.console import Console
 
 from uploader import constants as c
+from uploader.api import RequestObserver
 from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
 from uploader.config import LOCAL_CREDENTIALS, RunSettings
 from uploader.errors import FatalRemoteError, JournalError
@@ -32,6 +34,9 @@ from uploader.progress import ProgressDisplay
 from uploader.remote import Remote
 from uploader.report import Report, Totals, check_report_path
 from uploader.verify import Finding, Tally, Verifier
+
+if TYPE_CHECKING:
+    from uploader.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 CONNECTIONS_BEYOND_UPLOADS = SPARE_CONNECTIONS  # for list, describe and finalize calls
@@ -49,12 +54,14 @@ def manifest_entries(settings: RunSettings) -> Iterator[VersionSpec | Problem]:
 
 
 async def open_api(
-    settings: RunSettings, stack: contextlib.AsyncExitStack
+    settings: RunSettings,
+    stack: contextlib.AsyncExitStack,
+    observer: RequestObserver | None = None,
 ) -> tuple[CodeArtifact | None, str]:
     """The client for this run and the scope naming its endpoint in the journal.
 
     None for a dry run; the embedded emulator for `--local`, whose scope is its folder
-    (its port changes from run to run).
+    (its port changes from run to run). `observer` hears of every request (metrics).
     """
     max_connections = settings.max_uploads + CONNECTIONS_BEYOND_UPLOADS
     if settings.dry_run:
@@ -81,7 +88,7 @@ async def open_api(
             secret_access_key=LOCAL_CREDENTIALS[1],
         )
     client = await stack.enter_async_context(open_client(client_settings))
-    return CodeArtifact(client), scope or str(client.meta.endpoint_url)
+    return CodeArtifact(client, observer=observer), scope or str(client.meta.endpoint_url)
 
 
 async def _open_journal(
@@ -103,6 +110,7 @@ async def run(
     console: Console | None = None,
     part_dir: Path | None = None,
     on_listening: Callable[[], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> Report:
     """Upload everything the manifest lists; the report says how it went.
 
@@ -113,6 +121,10 @@ async def run(
         part_dir: this process runs a share of a `--processes` run (parts.py): its
             report goes to this folder, for the parent to merge.
         on_listening: called once SIGINT and SIGTERM stop the run gracefully.
+        metrics: where this run's figures go (the service's, shared by its jobs); None
+            makes one when `--metrics-addr` or `--metrics-file` asks for it. The run's
+            counters are watched while it runs and retired at its end; the rate limits
+            shown are the run's own only in a Metrics the run made.
 
     Raises InvalidInputError before any work if the report could not be written.
     """
@@ -121,16 +133,40 @@ async def run(
     check_report_path(settings.report)
     settings = fit_open_files(settings)
     report = Report(settings.report, part_dir=part_dir)
+    own_metrics = metrics is None
+    metrics = _metrics_asked_for(settings) if metrics is None else metrics
     try:
         async with contextlib.AsyncExitStack() as stack:
+            if metrics is not None:
+                await stack.enter_async_context(_observing(metrics, report, settings))
             await _run(settings, report, stack, sleep, console, on_listening=on_listening,
-                       child=part_dir is not None)  # fmt: skip
+                       child=part_dir is not None, metrics=metrics,
+                       show_limits=own_metrics)  # fmt: skip
         if part_dir is not None:
             _write_part(report)
         report.write()
     finally:
         report.close()
     return report
+
+
+def _metrics_asked_for(settings: RunSettings) -> Metrics | None:
+    """A Metrics of this run's own, if its settings ask for metrics."""
+    if settings.metrics_addr is None and settings.metrics_file is None:
+        return None
+    # Imported here: prometheus_client is loaded only by the runs that want metrics.
+    from uploader.metrics import Metrics  # noqa: PLC0415
+
+    return Metrics()
+
+
+def _observing(
+    metrics: Metrics, report: Report, settings: RunSettings
+) -> contextlib.AbstractAsyncContextManager[None]:
+    from uploader.metrics import observing  # noqa: PLC0415
+
+    return observing(metrics, report.totals, address=settings.metrics_addr,
+                     textfile=settings.metrics_file)  # fmt: skip
 
 
 def _write_part(report: Report) -> None:
@@ -151,19 +187,23 @@ async def _run(
     *,
     on_listening: Callable[[], None] | None = None,
     child: bool = False,
+    metrics: Metrics | None = None,
+    show_limits: bool = False,
 ) -> None:
     try:
         journal = await _open_journal(settings, stack, lock=not child)
         hasher = await stack.enter_async_context(
             Hasher(hash_threads=settings.hash_threads, cache=journal if settings.resume else None)
         )
-        api, scope = await open_api(settings, stack)
+        api, scope = await open_api(settings, stack, observer=metrics)
         remote = None
         if api is not None:
             limits = settings.rate_limits()
             remote = Remote(api, limits, report.totals, max_attempts=settings.max_attempts,
                             max_retry_after_s=settings.max_retry_after_s,
-                            sleep=sleep)  # fmt: skip
+                            sleep=sleep, observer=metrics)  # fmt: skip
+            if metrics is not None and show_limits:
+                metrics.watch_limits(limits)
         pipeline = Pipeline(remote, hasher, report, settings, scope=scope, journal=journal)
         display = await stack.enter_async_context(
             ProgressDisplay(
