@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.fake_api import FakeCodeArtifact
 from uploader.api import Operation, RequestObserver, RetryObserver
 from uploader.codeartifact import translate
+from uploader.config import Address, RunSettings, parse_address
 from uploader.domain import AssetOutcome, VersionOutcome
 from uploader.errors import (
     InvalidInputError,
@@ -338,3 +339,29 @@ def test_transient_errors_say_their_reason(error: Exception, reason: RetryReason
     ours = translate(error)
     assert isinstance(ours, RetryableRemoteError)
     assert ours.reason is reason
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [("127.0.0.1:0", Address("127.0.0.1", 0)), ("[::1]:9100", Address("::1", 9100)),
+     ("metrics.local:65535", Address("metrics.local", 65535))],
+)  # fmt: skip
+def test_metrics_addr_reads_host_and_port(text: str, address: Address) -> None:
+    """--metrics-addr takes HOST:PORT (IPv6 in brackets) and shows it back the same way."""
+    assert parse_address(text) == address
+    assert parse_address(str(address)) == address
+
+
+@pytest.mark.parametrize("text", ["9100", ":9100", "::1:9100", "host:65536", "a b:1", "[::1]"])
+def test_a_bad_metrics_addr_is_bad_input_naming_the_flag(text: str) -> None:
+    """Anything but HOST:PORT with a port up to 65535 is InvalidInputError naming the flag."""
+    with pytest.raises(InvalidInputError, match="--metrics-addr"):
+        parse_address(text)
+
+
+def test_metrics_need_a_single_process() -> None:
+    """--metrics-addr or --metrics-file with --processes above 1 is refused."""
+    with pytest.raises(InvalidInputError, match="need --processes 1"):
+        RunSettings(manifest="m.jsonl", processes=2, metrics_file=Path("m.prom"))
+    with pytest.raises(InvalidInputError, match="need --processes 1"):
+        RunSettings(manifest="m.jsonl", processes=2, metrics_addr=Address("127.0.0.1", 0))
