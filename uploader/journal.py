@@ -33,7 +33,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Self
 
 from uploader.domain import AssetState, VersionState
@@ -62,6 +61,7 @@ CREATE TABLE IF NOT EXISTS assets (
 );
 """
 BUSY_TIMEOUT_MS: Final = 10_000
+_VERSION_IS: Final = "scope = ? AND namespace = ? AND package = ? AND version = ?"  # key.row()
 
 
 @dataclass(frozen=True)
@@ -185,10 +185,9 @@ def _upgrade_from_1(db: sqlite3.Connection) -> None:
         columns = {row[1] for row in db.execute("PRAGMA table_info(versions)")}
         if "done_state" not in columns:  # another process may have upgraded it meanwhile
             db.execute("ALTER TABLE versions ADD COLUMN done_state TEXT")
-            db.execute(
-                "UPDATE versions SET done_state = state WHERE state IN"
-                " ('finalized', 'unfinished', 'skipped')"
-            )
+            done = tuple(state.value for state in VersionState if state.done)
+            marks = ", ".join("?" * len(done))
+            db.execute(f"UPDATE versions SET done_state = state WHERE state IN ({marks})", done)
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
 
 
@@ -278,12 +277,7 @@ class Journal:
         await self.open()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     # --- the hash cache (hashing.HashCache) ---------------------------------------------------
@@ -325,16 +319,15 @@ class Journal:
 
     @staticmethod
     def _lookup(db: sqlite3.Connection, key: VersionKey) -> JournalVersion | None:
-        where = "scope = ? AND namespace = ? AND package = ? AND version = ?"
         row = db.execute(
-            f"SELECT state, target_status FROM versions WHERE {where}", key.row()
+            f"SELECT state, target_status FROM versions WHERE {_VERSION_IS}", key.row()
         ).fetchone()
         if row is None:
             return None
         assets = {
             name: (sha256, AssetState(state))
             for name, sha256, state in db.execute(
-                f"SELECT name, sha256, state FROM assets WHERE {where}", key.row()
+                f"SELECT name, sha256, state FROM assets WHERE {_VERSION_IS}", key.row()
             )
         }
         return JournalVersion(VersionState(row[0]), row[1], assets)
@@ -358,40 +351,41 @@ class Journal:
         now = self._clock()
         db.execute(  # done_state stays: this run may well find the version done again
             "INSERT INTO versions (scope, namespace, package, version, state, target_status,"
-            " updated_s) VALUES (?, ?, ?, ?, 'pending', ?, ?)"
-            " ON CONFLICT DO UPDATE SET state = 'pending', target_status ="
+            " updated_s) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET state = excluded.state, target_status ="
             " excluded.target_status, error = NULL, updated_s = excluded.updated_s",
-            (*key.row(), target_status, now),
+            (*key.row(), VersionState.PENDING.value, target_status, now),
         )
+        published = AssetState.PUBLISHED.value  # kept by an asset whose bytes are the same
         for name, (sha256, size_bytes) in assets.items():
             db.execute(
-                "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?)"
+                "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)"
                 " ON CONFLICT DO UPDATE SET state = CASE WHEN assets.sha256 ="
-                " excluded.sha256 AND assets.state = 'published' THEN 'published'"
-                " ELSE 'pending' END, sha256 = excluded.sha256,"
+                " excluded.sha256 AND assets.state = ? THEN assets.state"
+                " ELSE excluded.state END, sha256 = excluded.sha256,"
                 " size_bytes = excluded.size_bytes, error = NULL,"
                 " updated_s = excluded.updated_s",
-                (*key.row(), name, sha256, size_bytes, now),
+                (*key.row(), name, sha256, size_bytes, AssetState.PENDING.value, now, published),
             )
 
     async def asset_published(
         self, key: VersionKey, name: str, sha256: str, reply: dict[str, Any] | None = None
     ) -> None:
         """Record that the service confirmed an asset (call only after it did)."""
+        reply_json = None if reply is None else json.dumps(reply)
         await self._committer.grouped(
             self._write,
-            "UPDATE assets SET state = 'published', sha256 = ?, reply = ?, error = NULL,"
-            " updated_s = ? WHERE scope = ? AND namespace = ? AND package = ? AND version = ?"
-            " AND name = ?",
-            (sha256, None if reply is None else json.dumps(reply), self._clock(), *key.row(), name),
+            "UPDATE assets SET state = ?, sha256 = ?, reply = ?, error = NULL, updated_s = ?"
+            f" WHERE {_VERSION_IS} AND name = ?",
+            (AssetState.PUBLISHED.value, sha256, reply_json, self._clock(), *key.row(), name),
         )
 
     async def asset_failed(self, key: VersionKey, name: str, error: str) -> None:
         await self._committer.grouped(
             self._write,
-            "UPDATE assets SET state = 'failed', error = ?, updated_s = ? WHERE scope = ?"
-            " AND namespace = ? AND package = ? AND version = ? AND name = ?",
-            (error, self._clock(), *key.row(), name),
+            "UPDATE assets SET state = ?, error = ?, updated_s = ?"
+            f" WHERE {_VERSION_IS} AND name = ?",
+            (AssetState.FAILED.value, error, self._clock(), *key.row(), name),
         )
 
     async def version_done(
@@ -403,11 +397,11 @@ class Journal:
         as finalized (or unfinished) and this run skipped stays finalized (or unfinished).
         `failed` is the latest news, and what it last reached is kept for a later skip.
         """
+        assignments, states = _new_state(state)
         await self._committer.grouped(
             self._write,
-            f"UPDATE versions SET {_new_state(state)}, error = ?, updated_s = ? WHERE scope = ?"
-            " AND namespace = ? AND package = ? AND version = ?",
-            (error, self._clock(), *key.row()),
+            f"UPDATE versions SET {assignments}, error = ?, updated_s = ? WHERE {_VERSION_IS}",
+            (*states, error, self._clock(), *key.row()),
         )
 
     # --- reading it back ----------------------------------------------------------------------
@@ -429,20 +423,20 @@ class Journal:
             Failure(f"{scope} {ns}/{pkg}@{ver}", error or "")
             for scope, ns, pkg, ver, error in db.execute(
                 "SELECT scope, namespace, package, version, error FROM versions"
-                " WHERE state = 'failed' ORDER BY updated_s"
+                " WHERE state = ? ORDER BY updated_s",
+                (VersionState.FAILED.value,),
             )
         ]
         return Summary(repositories, failures)
 
 
-def _new_state(state: VersionState) -> str:
-    """The SET clause recording `state` (its values are the enum's, never a caller's text)."""
-    if state is VersionState.SKIPPED:
-        kept = "COALESCE(done_state, 'skipped')"  # the row's old value: SQL reads it before SET
-        return f"done_state = {kept}, state = {kept}"
+def _new_state(state: VersionState) -> tuple[str, tuple[str, ...]]:
+    """The SET clause recording `state`, and the states it binds."""
     if state.done:
-        return f"done_state = '{state.value}', state = '{state.value}'"
-    return f"state = '{state.value}'"
+        # A skip keeps the row's old done_state: SQL reads it before SET.
+        new = "COALESCE(done_state, ?)" if state is VersionState.SKIPPED else "?"
+        return f"done_state = {new}, state = {new}", (state.value, state.value)
+    return "state = ?", (state.value,)
 
 
 def _scope_parts(scope: str) -> tuple[str, str, str, str]:
