@@ -40,9 +40,12 @@ from uploader.errors import InvalidInputError
 from uploader.limits import DEFAULT_RATES_PER_S, AdaptivePolicy, Family, RateLimits
 from uploader.logs import LogFormat
 from uploader.setting import (
+    DEFAULTS,
     ENDPOINT,
     JOURNAL,
     MANIFEST,
+    ONE_RUN,
+    RUN_AND_SERVE,
     RUN_ONLY,
     SETTING,
     WORK,
@@ -216,19 +219,24 @@ class RunSettings:
 
     manifest: str
     # What a manifest's entries inherit unless they (or the file's defaults) say.
-    domain: str | None = setting(None, "Default domain of entries.", Text(), MANIFEST)
+    domain: str | None = setting(None, "Default domain of entries.", Text(), DEFAULTS)
     domain_owner: str | None = setting(
-        None, "Account owning the domain (12 digits).", Text(), MANIFEST, metavar="ACCOUNT"
+        None, "Account owning the domain (12 digits).", Text(), DEFAULTS, metavar="ACCOUNT"
     )
-    repository: str | None = setting(None, "Default repository of entries.", Text(), MANIFEST)
-    namespace: str | None = setting(None, "Default namespace of entries.", Text(), MANIFEST)
+    repository: str | None = setting(None, "Default repository of entries.", Text(), DEFAULTS)
+    namespace: str | None = setting(None, "Default namespace of entries.", Text(), DEFAULTS)
     status: TargetStatus | None = setting(
         None, "Default final status of versions (Published unless the manifest says).",
-        Choice(tuple(s.value for s in TargetStatus), TargetStatus), MANIFEST,
+        Choice(tuple(s.value for s in TargetStatus), TargetStatus), DEFAULTS,
     )  # fmt: skip
     allow_outside: bool = setting(
         False, "Let asset paths resolve outside the manifest's folder.", Switch(), MANIFEST
     )
+    asset_root: Path | None = setting(
+        None, "Relative asset paths start in this folder and must resolve inside it "
+        "(default: the manifest's folder).", FilePath(folder=True), MANIFEST,
+        metavar="DIRECTORY",
+    )  # fmt: skip
     shard: tuple[int, int] = setting(
         (1, 1), "Take the K-th of N shares of the packages (for parallel jobs).", _SHARD,
         MANIFEST,
@@ -247,11 +255,11 @@ class RunSettings:
         False,
         {Command.RUN: "Start the embedded emulator and upload to it.",
          Command.VERIFY: "Check against the embedded emulator's data (as `run --local` left it)."},
-        Switch(), ENDPOINT,
+        Switch(), ONE_RUN,
     )  # fmt: skip
     local_dir: Path = setting(
         DEFAULT_LOCAL_DIR, "Where --local keeps the emulator's data.", FilePath(folder=True),
-        ENDPOINT, metavar="DIRECTORY",
+        ONE_RUN, metavar="DIRECTORY",
     )  # fmt: skip
     # How hard to work, and what to show.
     workers: int = setting(
@@ -269,7 +277,7 @@ class RunSettings:
     report: Path | None = setting(
         None, {Command.RUN: "Write a JSON report here.",
                Command.VERIFY: "Write the differences here as JSON."},
-        FilePath(), WORK,
+        FilePath(), ONE_RUN,
     )  # fmt: skip
     log_format: LogFormat = setting(
         "auto", "Log lines for people or for machines (auto: console on a terminal).",
@@ -277,13 +285,13 @@ class RunSettings:
     )  # fmt: skip
     progress: bool = setting(
         True, "The progress display (there is none anyway when stderr is not a terminal).",
-        Switch(), WORK,
+        Switch(), ONE_RUN,
     )  # fmt: skip
     # What only `run` does.
-    max_uploads: int = setting(16, "Asset uploads in flight at once.", Count(), RUN_ONLY)
+    max_uploads: int = setting(16, "Asset uploads in flight at once.", Count(), RUN_AND_SERVE)
     rate: Rate | None = setting(
         None, f"Publish rate (default: AWS's quota, 10/s; at least {c.MIN_RATE_PER_S:g}); "
-        "`auto` adapts to throttling.", Parsed(parse_rate, str, "REQ_PER_S|auto"), RUN_ONLY,
+        "`auto` adapts to throttling.", Parsed(parse_rate, str, "REQ_PER_S|auto"), RUN_AND_SERVE,
     )  # fmt: skip
     dry_run: bool = setting(False, "Validate and hash; send nothing.", Switch(), RUN_ONLY)
     journal: Path | None = setting(
@@ -306,7 +314,7 @@ class RunSettings:
     )  # fmt: skip
     drain_timeout_s: float = setting(
         30.0, "After SIGINT/SIGTERM, seconds requests in flight may take.", Seconds(),
-        RUN_ONLY, metavar="SECONDS",
+        RUN_AND_SERVE, metavar="SECONDS",
     )  # fmt: skip
     processes: int = setting(
         1, "Processes sharing the run, each with its own connections, and 1/N of the rates "

@@ -51,6 +51,7 @@ def read_manifest(
     base_dir: Path | None = None,
     allow_outside: bool = False,
     check_files: bool = True,
+    paths_from: Path | None = None,
 ) -> Iterator[VersionSpec | Problem]:
     """Yield each entry of a manifest as a `VersionSpec`, or as the `Problem`s that stop it.
 
@@ -63,8 +64,10 @@ def read_manifest(
             folder; for stdin, the current directory, which also anchors relative paths).
         allow_outside: accept asset paths outside `base_dir`.
         check_files: report missing, unreadable and non-regular asset files.
+        paths_from: relative asset paths start in this folder, and must resolve inside
+            it, wherever the manifest is (service mode: a job's root); overrides base_dir.
     """
-    ctx = _context(source, base_dir, allow_outside, check_files)
+    ctx = _context(source, base_dir, allow_outside, check_files, paths_from)
     inherited, problems = caller_defaults(defaults, ctx)
     if problems:
         yield from problems
@@ -228,14 +231,21 @@ def _reason(error: OSError) -> str:
 
 
 def _context(
-    source: str | Path, base_dir: Path | None, allow_outside: bool, check_files: bool
+    source: str | Path,
+    base_dir: Path | None,
+    allow_outside: bool,
+    check_files: bool,
+    paths_from: Path | None = None,
 ) -> Context:
     if str(source) == "-":
-        root = (base_dir or Path.cwd()).resolve()
+        root = (paths_from or base_dir or Path.cwd()).resolve()
         paths = Paths(root, root, allow_outside=allow_outside, check_files=check_files)
         return Context(STDIN_NAME, paths)
-    root = Path(os.path.abspath(source)).parent.resolve()
-    base = base_dir.resolve() if base_dir is not None else root
+    if paths_from is not None:
+        root = base = paths_from.resolve()
+    else:
+        root = Path(os.path.abspath(source)).parent.resolve()
+        base = base_dir.resolve() if base_dir is not None else root
     paths = Paths(root, base, allow_outside=allow_outside, check_files=check_files)
     known = _FORMATS.get(Path(source).suffix.lower())
     hint = " (quote it)" if known in (_Format.JSON, _Format.JSONL) else " (quote it in YAML)"
