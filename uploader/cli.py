@@ -23,6 +23,7 @@ from uploader.emulator_cli import emulator
 from uploader.errors import InvalidInputError, Outcome, UploaderError, exit_code, outcome_of
 from uploader.logs import configure_logging
 from uploader.options import settings_from, settings_options, shown, source_of
+from uploader.service_cli import serve
 from uploader.setting import Command
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ def main() -> None:
 
 
 main.add_command(emulator)
+main.add_command(serve)
 
 
 def _progress_console(settings: RunSettings) -> Console | None:
