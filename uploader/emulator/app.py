@@ -28,14 +28,8 @@ from uploader import names
 from uploader.domain import VersionStatus
 from uploader.emulator import auth, routes
 from uploader.emulator.faults import FaultKind, FaultPlan, Quotas, Stats, retry_after_header
-from uploader.emulator.store import (
-    BlobWriter,
-    Digests,
-    PackageKey,
-    Store,
-    StoreError,
-    VersionRow,
-)
+from uploader.emulator.records import Digests, PackageKey, StoreError, VersionRow
+from uploader.emulator.store import BlobWriter, Store
 
 T = TypeVar("T")
 

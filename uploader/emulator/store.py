@@ -24,12 +24,20 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from uploader import constants as c
 from uploader.domain import VersionStatus
+from uploader.emulator.records import (
+    AssetRow,
+    Digests,
+    PackageKey,
+    StoreError,
+    VersionRow,
+    not_found,
+    version_not_unfinished,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS domains (
@@ -57,80 +65,6 @@ CREATE TABLE IF NOT EXISTS assets (
 
 # DomainStatus from the model (Active or Deleted): a domain the emulator holds is Active.
 DOMAIN_STATUS = "Active"
-
-
-class StoreError(Exception):
-    """A rule of the service was broken; `code` is the service's error type.
-
-    Args:
-        code: `ConflictException`, `ResourceNotFoundException`, ...
-        message: the message the service would send.
-        resource_type: `domain`, `repository`, `package`, `package-version` or `asset`.
-        resource_id: the name of the resource concerned.
-    """
-
-    def __init__(
-        self, code: str, message: str, *, resource_type: str = "", resource_id: str = ""
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.resource_type = resource_type
-        self.resource_id = resource_id
-
-
-@dataclass(frozen=True)
-class PackageKey:
-    """Where a package lives: domain, repository, format, namespace, package."""
-
-    domain: str
-    repository: str
-    format: str
-    namespace: str
-    package: str
-
-    def row(self) -> tuple[str, str, str, str, str]:
-        return (self.domain, self.repository, self.format, self.namespace, self.package)
-
-
-@dataclass(frozen=True)
-class Digests:
-    """The four hashes the service reports for an asset, and its size."""
-
-    size_bytes: int
-    sha256: str
-    sha512: str
-    sha1: str
-    md5: str
-
-    @classmethod
-    def of(cls, data: bytes) -> Digests:
-        """The digests of bytes held in memory."""
-        return cls(
-            len(data),
-            hashlib.sha256(data).hexdigest(),
-            hashlib.sha512(data).hexdigest(),
-            hashlib.sha1(data).hexdigest(),
-            hashlib.md5(data).hexdigest(),
-        )
-
-    def hashes(self) -> dict[str, str]:
-        """The AssetHashes map as the service returns it."""
-        return {"MD5": self.md5, "SHA-1": self.sha1, "SHA-256": self.sha256, "SHA-512": self.sha512}
-
-
-@dataclass(frozen=True)
-class VersionRow:
-    version: str
-    status: VersionStatus
-    revision: str
-    published_s: float
-
-
-@dataclass(frozen=True)
-class AssetRow:
-    name: str
-    digests: Digests
 
 
 class BlobWriter:
@@ -245,7 +179,7 @@ class Store:
     def describe_domain(self, domain: str) -> dict[str, Any]:
         row = self._domain_row(domain)
         if row is None:
-            raise _not_found("domain", domain)
+            raise not_found("domain", domain)
         repositories, size = self._db.execute(
             "SELECT (SELECT COUNT(*) FROM repositories WHERE domain = ?),"
             " (SELECT COALESCE(SUM(size_bytes), 0) FROM assets WHERE domain = ?)",
@@ -284,7 +218,7 @@ class Store:
         self._require_domain(domain)
         row = self._repository_row(domain, repository)
         if row is None:
-            raise _not_found("repository", repository)
+            raise not_found("repository", repository)
         return {
             "name": repository,
             "administratorAccount": self.account_id,
@@ -302,7 +236,7 @@ class Store:
         """Raise ResourceNotFoundException unless the domain and repository exist."""
         self._require_domain(domain)
         if self._repository_row(domain, repository) is None:
-            raise _not_found("repository", repository)
+            raise not_found("repository", repository)
 
     def _domain_row(self, domain: str) -> tuple[str, str, float] | None:
         row: tuple[str, str, float] | None = self._db.execute(
@@ -319,7 +253,7 @@ class Store:
 
     def _require_domain(self, domain: str) -> None:
         if self._domain_row(domain) is None:
-            raise _not_found("domain", domain)
+            raise not_found("domain", domain)
 
     # --- publishing -------------------------------------------------------------------------
 
@@ -331,7 +265,7 @@ class Store:
         self.require_repository(key.domain, key.repository)
         row = self._version_row(key, version)
         if row is not None and row.status is not VersionStatus.UNFINISHED:
-            raise _version_not_unfinished(key, version, row.status)
+            raise version_not_unfinished(key, version, row.status)
 
     def publish_asset(
         self,
@@ -358,7 +292,7 @@ class Store:
             self.require_repository(key.domain, key.repository)
             row = self._version_row(key, version)
             if row is not None and row.status is not VersionStatus.UNFINISHED:
-                raise _version_not_unfinished(key, version, row.status)
+                raise version_not_unfinished(key, version, row.status)
             if verify is not None:
                 verify()
             existing = self._asset_row(key, version, asset)
@@ -471,7 +405,7 @@ class Store:
         self.require_repository(key.domain, key.repository)
         row = self._version_row(key, version)
         if row is None:
-            raise _not_found("package-version", version)
+            raise not_found("package-version", version)
         return row
 
     def list_assets(self, key: PackageKey, version: str) -> tuple[VersionRow, list[AssetRow]]:
@@ -482,7 +416,7 @@ class Store:
         row = self.describe_version(key, version)
         found = self._asset_row(key, version, asset)
         if found is None:
-            raise _not_found("asset", asset)
+            raise not_found("asset", asset)
         return row, found
 
     def list_versions(self, key: PackageKey) -> list[VersionRow]:
@@ -494,7 +428,7 @@ class Store:
             key.row(),
         ).fetchall()
         if not rows:
-            raise _not_found("package", key.package)
+            raise not_found("package", key.package)
         return [VersionRow(r[0], VersionStatus(r[1]), r[2], r[3]) for r in rows]
 
     def list_packages(self, domain: str, repository: str) -> list[tuple[str, str, str]]:
@@ -632,23 +566,3 @@ def _status_problem(
 
 def _mismatched_status(actual: VersionStatus, expected: VersionStatus) -> tuple[str, str]:
     return ("MISMATCHED_STATUS", f"Expected status {expected}, found {actual}")
-
-
-def _not_found(resource_type: str, name: str) -> StoreError:
-    label = resource_type.replace("-", " ").capitalize()
-    return StoreError(
-        "ResourceNotFoundException",
-        f"{label} {name} not found",
-        resource_type=resource_type,
-        resource_id=name,
-    )
-
-
-def _version_not_unfinished(key: PackageKey, version: str, status: VersionStatus) -> StoreError:
-    return StoreError(
-        "ConflictException",
-        f"Package version {key.namespace}/{key.package}@{version} is {status};"
-        " assets can only be added to an Unfinished version",
-        resource_type="package-version",
-        resource_id=version,
-    )
