@@ -27,9 +27,10 @@ from uploader import constants as c
 from uploader import names
 from uploader.domain import VersionStatus
 from uploader.emulator import auth, routes
+from uploader.emulator.blobs import BlobWriter
 from uploader.emulator.faults import FaultKind, FaultPlan, Quotas, Stats, retry_after_header
 from uploader.emulator.records import Digests, PackageKey, StoreError, VersionRow
-from uploader.emulator.store import BlobWriter, Store
+from uploader.emulator.store import Store
 
 T = TypeVar("T")
 
@@ -491,7 +492,7 @@ async def _publish_large(
 ) -> tuple[VersionRow, Digests]:
     """A body streamed to a temporary file, once the version is known to accept it."""
     await state.db(state.store.check_publish, params.key, params.version)
-    writer = BlobWriter(state.store.tmp_dir)
+    writer = BlobWriter(state.store.blobs.tmp_dir)
     try:
         digests = await _receive(request, state, writer, params)
         row, _ = await state.db(
@@ -651,7 +652,7 @@ async def get_package_version_asset(
     version = _param(request, "version", names.check_package_part)
     asset = _param(request, "asset", names.check_asset_name)
     row, found = await state.db(state.store.get_asset, key, version, asset)
-    content = await state.db(state.store.read_blob, found.digests.sha256)
+    content = await state.db(state.store.blobs.read, found.digests.sha256)
     revision = request.query.get("revision")
     if revision is not None and revision != row.revision:
         raise ApiError("ResourceNotFoundException", f"Revision {revision} not found",

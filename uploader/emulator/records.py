@@ -3,7 +3,9 @@
 Package keys, digests, version and asset rows are plain frozen values, free of SQLite and
 of HTTP: the store builds them from its rows and the HTTP layer turns them into the
 service's JSON. A `StoreError` is a broken rule of the service, named by the service's
-error type; the HTTP layer answers it in the service's error shape.
+error type; the HTTP layer answers it in the service's error shape. A version that a
+batch operation cannot change is not an error but a (code, message) entry of the reply's
+failed versions: `status_problem` decides which.
 """
 
 from __future__ import annotations
@@ -106,3 +108,31 @@ def version_not_unfinished(key: PackageKey, version: str, status: VersionStatus)
         resource_type="package-version",
         resource_id=version,
     )
+
+
+# Which status changes UpdatePackageVersionsStatus allows. AWS documents that Unfinished
+# cannot be a target and that Disposed/Deleted versions cannot be restored; the rest
+# (Published <-> Unlisted <-> Archived, Unfinished -> any allowed target) is allowed.
+_FINAL_STATUSES = frozenset({VersionStatus.DISPOSED, VersionStatus.DELETED})
+
+
+def status_problem(
+    row: VersionRow | None,
+    version: str,
+    target: VersionStatus,
+    expected: VersionStatus | None,
+    revision: str | None,
+) -> tuple[str, str] | None:
+    if row is None:
+        return ("NOT_FOUND", f"Package version {version} not found")
+    if expected is not None and row.status is not expected:
+        return mismatched_status(row.status, expected)
+    if revision is not None and revision != row.revision:
+        return ("MISMATCHED_REVISION", f"Expected revision {revision}, found {row.revision}")
+    if row.status in _FINAL_STATUSES:
+        return ("NOT_ALLOWED", f"Cannot change status from {row.status} to {target}")
+    return None
+
+
+def mismatched_status(actual: VersionStatus, expected: VersionStatus) -> tuple[str, str]:
+    return ("MISMATCHED_STATUS", f"Expected status {expected}, found {actual}")
