@@ -364,3 +364,25 @@ def _prefixed(line: str, folder: str) -> str:
     for asset in entry["assets"]:
         asset["path"] = f"{folder}/{asset['path']}"
     return json.dumps(entry)
+
+
+async def test_readyz_checks_the_store_credentials_and_target(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Ready against `demo/repo`; 503 naming the target when the repository does not exist."""
+    (tmp_path / "tree").mkdir()
+    for repository, status in ((REPOSITORY, 200), ("missing", 503)):
+        async with (
+            Service(
+                service_settings(emulator, repository=repository),
+                data_dir=tmp_path / f"data-{repository}", roots=[tmp_path / "tree"],
+                tokens=[TOKEN], port=0,
+            ) as service,
+            aiohttp.ClientSession(service.url) as http,
+            http.get("/readyz", headers=AUTH) as reply,
+        ):  # fmt: skip
+            ready = await reply.json()
+        assert reply.status == status, ready
+        assert ready["ready"] is (status == 200)
+        if status == 503:
+            assert any("target: demo/missing" in p for p in ready["problems"]), ready
