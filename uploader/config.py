@@ -65,6 +65,9 @@ DEFAULT_LOCAL_DIR: Final = Path(".uploader/emulator")
 AUTO_CEILING_PER_S: Final = c.ACCOUNT_WRITE_RATE_PER_S
 MAX_PROCESSES: Final = 64
 AUTO_STEP_PER_S: Final = 1.0  # publishes/s added per second of success under --rate auto
+# Under --rate auto, how far above its share one of several shards may probe: enough to
+# take up a share another shard leaves, not enough for N shards to overrun the quota N-fold.
+SHARD_HEADROOM: Final = 1.2
 LOCAL_CREDENTIALS: Final = ("local", "local")  # the embedded emulator accepts any signer
 CONFIG_TABLE: Final = "run"  # the one table of a config file every command reads
 
@@ -241,6 +244,11 @@ class RunSettings:
         (1, 1), "Take the K-th of N shares of the packages (for parallel jobs).", _SHARD,
         MANIFEST,
     )  # fmt: skip
+    parallel: int | None = setting(
+        None, "Shards running at once: --rate is the whole job's, each shard takes 1/P of it "
+        "(default: N of --shard K/N; set it to a Kubernetes Indexed Job's parallelism).",
+        Count(), ONE_RUN, metavar="P",
+    )  # fmt: skip
     # Where the service is.
     region: str | None = setting(
         None, "AWS region (also AWS_REGION, then AWS_DEFAULT_REGION; default: the profile's).",
@@ -336,6 +344,15 @@ class RunSettings:
                 "--processes above 1 needs a manifest file and an endpoint: not --local"
                 " or a manifest on stdin"
             )
+        if self.parallel is not None and self.parallel > self.shard[1]:
+            raise InvalidInputError(
+                f"--parallel {self.parallel}: more shards at once than the {self.shard[1]}"
+                " of --shard"
+            )
+
+    def shards_at_once(self) -> int:
+        """How many shards of the job run at the same time (they share its rate)."""
+        return self.parallel if self.parallel is not None else self.shard[1]
 
     def journal_path(self) -> Path:
         """Where the journal lives."""
@@ -365,17 +382,25 @@ class RunSettings:
         if self.rate is not None and self.rate.per_s is not None:
             rates[Family.PUBLISH] = self.rate.per_s
             rates[Family.WRITE] = max(c.ACCOUNT_WRITE_RATE_PER_S, self.rate.per_s * 1.25)
-        parts = self.part[1]  # processes sharing the run share its quotas
-        rates = {family: rate / parts for family, rate in rates.items()}
+        # The rates are the whole job's: shards running at once, and the processes of one
+        # shard's run, each take their share.
+        sharing = self.part[1] * self.shards_at_once()
+        rates = {family: rate / sharing for family, rate in rates.items()}
         if self.rate is None or not self.rate.auto:
             return RateLimits(rates)
-        # `auto` starts at the published quota and probes upwards, slowly, to the account's
-        # write quota (no publish rate can exceed it): quotas are adjustable, and AIMD finds
-        # the one this account has. A throttle halves the rate; success adds 1/s per second.
+        # `auto` starts at the published quota's share and probes upwards, slowly, to the
+        # account's write quota (no publish rate can exceed it): quotas are adjustable, and
+        # AIMD finds the one this account has. A throttle halves the rate; success adds
+        # 1/s per second to the whole job, so 1/N of it to each of N shards (N shards each
+        # adding 1/s would probe N times as fast and mostly find throttles).
+        ceiling = AUTO_CEILING_PER_S / sharing
+        if self.shards_at_once() > 1:
+            ceiling *= SHARD_HEADROOM
+        step = AUTO_STEP_PER_S / sharing
         return RateLimits(
             rates,
-            adaptive=AdaptivePolicy(increase_fraction_per_s=AUTO_STEP_PER_S / AUTO_CEILING_PER_S),
-            ceilings_per_s={Family.PUBLISH: AUTO_CEILING_PER_S / parts},
+            adaptive=AdaptivePolicy(increase_fraction_per_s=step / ceiling),
+            ceilings_per_s={Family.PUBLISH: ceiling},
         )
 
     def to_json(self) -> dict[str, Any]:
