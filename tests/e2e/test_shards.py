@@ -38,4 +38,3 @@ def test_four_shards_at_rate_20_stay_under_a_20_per_s_quota(tmp_path: Path) -> N
     assert finalized == 80
     throttled = stats["throttled"].get("PublishPackageVersion", 0)
     assert throttled <= 0.02 * stats["requests"]["PublishPackageVersion"], stats["throttled"]
-
