@@ -207,8 +207,8 @@ def validate(manifest: str, **params: Any) -> Outcome:
     Entries inherit the same defaults as with `run` (--domain, --repository, ... from
     flags, UPLOADER_* variables or the config file's [run] table).
     """
+    from uploader.filters import manifest_entries
     from uploader.manifest import Problem
-    from uploader.runner import manifest_entries
 
     problems = versions = assets = 0
     for entry in manifest_entries(settings_from(manifest, params)):

@@ -22,11 +22,11 @@ from uploader import constants as c
 from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
 from uploader.config import LOCAL_CREDENTIALS, RunSettings
 from uploader.errors import FatalRemoteError, JournalError
-from uploader.filters import in_part, in_shard
+from uploader.filters import manifest_entries
 from uploader.hashing import Hasher
 from uploader.journal import Journal, JournalLock
 from uploader.limits import Limits
-from uploader.manifest import Problem, VersionSpec, count_entries, read_manifest
+from uploader.manifest import Problem, VersionSpec, count_entries
 from uploader.openfiles import SPARE_CONNECTIONS, fit_open_files
 from uploader.pipeline import Pipeline
 from uploader.progress import ProgressDisplay
@@ -37,17 +37,6 @@ from uploader.verify import Finding, Tally, Verifier
 log = structlog.get_logger(__name__)
 CONNECTIONS_BEYOND_UPLOADS = SPARE_CONNECTIONS  # for list, describe and finalize calls
 Sleep = Callable[[float], Awaitable[None]]
-
-
-def manifest_entries(settings: RunSettings) -> Iterator[VersionSpec | Problem]:
-    """The manifest's entries (this shard's), the settings' defaults beneath the file's own."""
-    entries = read_manifest(
-        settings.manifest,
-        defaults=settings.manifest_defaults(),
-        allow_outside=settings.allow_outside,
-        paths_from=settings.asset_root,
-    )
-    return in_part(in_shard(entries, settings.shard), settings.part)
 
 
 async def open_api(

@@ -30,8 +30,8 @@ from aiohttp import web
 from uploader.config import RunSettings
 from uploader.domain import JobState
 from uploader.errors import InvalidInputError
+from uploader.filters import manifest_entries
 from uploader.manifest import Problem
-from uploader.runner import manifest_entries
 from uploader.service.jobs import Job
 from uploader.service.openapi import openapi
 from uploader.service.state import ServiceState
