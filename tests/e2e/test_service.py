@@ -155,8 +155,12 @@ async def test_bad_submissions_are_refused_naming_the_place(
             "/v1/jobs", data=b"{}", headers={**AUTH, "Content-Type": "text/csv"}
         ) as reply:
             assert reply.status == 415
+        async with http.post("/v1/jobs?root=/etc", data=body, headers=headers) as reply:
+            assert reply.status == 400
+            assert (await reply.json())["error"].startswith("root: '/etc' is not one of")
         async with http.get("/v1/jobs", headers=AUTH) as reply:
             assert (await reply.json())["jobs"] == []
+    assert list((service.store.data_dir / "incoming").iterdir()) == []  # nothing left behind
     assert refused["problem_count"] == 3
     for line, problem in enumerate(refused["problems"], start=1):
         assert problem.startswith(f"manifest.jsonl:{line}: assets[0].path: path escapes"), problem

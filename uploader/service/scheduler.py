@@ -132,6 +132,9 @@ class Scheduler:
             )
         except UploaderError as error:  # found before any work (an unwritable report)
             return JobState.FAILED, str(error), Totals()
+        except Exception as error:  # a bug: the job fails, the service goes on
+            log.exception("job crashed")
+            return JobState.FAILED, f"internal error: {type(error).__name__}: {error}", Totals()
         return await self._state_of(job.id, report), _error_of(report), report.totals
 
     async def _state_of(self, job_id: str, report: Report) -> JobState:
