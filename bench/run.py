@@ -6,7 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["emulator_memory.py", "publish_rate.py", "throughput.py", "large_files.py"]
+BENCHES = [
+    "emulator_memory.py",
+    "publish_rate.py",
+    "throughput.py",
+    "large_files.py",
+    "service_quota.py",
+]
 
 for name in BENCHES:
     print(f"== {name}", flush=True)

@@ -23,6 +23,7 @@ from uploader.emulator_cli import emulator
 from uploader.errors import InvalidInputError, Outcome, UploaderError, exit_code, outcome_of
 from uploader.logs import configure_logging
 from uploader.options import settings_from, settings_options, shown, source_of
+from uploader.service_cli import serve
 from uploader.setting import Command
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ def main() -> None:
 
 
 main.add_command(emulator)
+main.add_command(serve)
 
 
 def _progress_console(settings: RunSettings) -> Console | None:
@@ -205,8 +207,8 @@ def validate(manifest: str, **params: Any) -> Outcome:
     Entries inherit the same defaults as with `run` (--domain, --repository, ... from
     flags, UPLOADER_* variables or the config file's [run] table).
     """
+    from uploader.filters import manifest_entries
     from uploader.manifest import Problem
-    from uploader.runner import manifest_entries
 
     problems = versions = assets = 0
     for entry in manifest_entries(settings_from(manifest, params)):

@@ -40,9 +40,12 @@ from uploader.errors import InvalidInputError
 from uploader.limits import DEFAULT_RATES_PER_S, AdaptivePolicy, Family, RateLimits
 from uploader.logs import LogFormat
 from uploader.setting import (
+    DEFAULTS,
     ENDPOINT,
     JOURNAL,
     MANIFEST,
+    ONE_RUN,
+    RUN_AND_SERVE,
     RUN_ONLY,
     SETTING,
     WORK,
@@ -63,6 +66,9 @@ AUTO_CEILING_PER_S: Final = c.ACCOUNT_WRITE_RATE_PER_S
 MAX_PROCESSES: Final = 64
 MAX_PORT: Final = 65535
 AUTO_STEP_PER_S: Final = 1.0  # publishes/s added per second of success under --rate auto
+# Under --rate auto, how far above its share one of several shards may probe: enough to
+# take up a share another shard leaves, not enough for N shards to overrun the quota N-fold.
+SHARD_HEADROOM: Final = 1.2
 LOCAL_CREDENTIALS: Final = ("local", "local")  # the embedded emulator accepts any signer
 CONFIG_TABLE: Final = "run"  # the one table of a config file every command reads
 
@@ -243,22 +249,32 @@ class RunSettings:
 
     manifest: str
     # What a manifest's entries inherit unless they (or the file's defaults) say.
-    domain: str | None = setting(None, "Default domain of entries.", Text(), MANIFEST)
+    domain: str | None = setting(None, "Default domain of entries.", Text(), DEFAULTS)
     domain_owner: str | None = setting(
-        None, "Account owning the domain (12 digits).", Text(), MANIFEST, metavar="ACCOUNT"
+        None, "Account owning the domain (12 digits).", Text(), DEFAULTS, metavar="ACCOUNT"
     )
-    repository: str | None = setting(None, "Default repository of entries.", Text(), MANIFEST)
-    namespace: str | None = setting(None, "Default namespace of entries.", Text(), MANIFEST)
+    repository: str | None = setting(None, "Default repository of entries.", Text(), DEFAULTS)
+    namespace: str | None = setting(None, "Default namespace of entries.", Text(), DEFAULTS)
     status: TargetStatus | None = setting(
         None, "Default final status of versions (Published unless the manifest says).",
-        Choice(tuple(s.value for s in TargetStatus), TargetStatus), MANIFEST,
+        Choice(tuple(s.value for s in TargetStatus), TargetStatus), DEFAULTS,
     )  # fmt: skip
     allow_outside: bool = setting(
         False, "Let asset paths resolve outside the manifest's folder.", Switch(), MANIFEST
     )
+    asset_root: Path | None = setting(
+        None, "Relative asset paths start in this folder and must resolve inside it "
+        "(default: the manifest's folder).", FilePath(folder=True), MANIFEST,
+        metavar="DIRECTORY",
+    )  # fmt: skip
     shard: tuple[int, int] = setting(
         (1, 1), "Take the K-th of N shares of the packages (for parallel jobs).", _SHARD,
         MANIFEST,
+    )  # fmt: skip
+    parallel: int | None = setting(
+        None, "Shards running at once: --rate is the whole job's, each shard takes 1/P of it "
+        "(default: N of --shard K/N; set it to a Kubernetes Indexed Job's parallelism).",
+        Count(), ONE_RUN, metavar="P",
     )  # fmt: skip
     # Where the service is.
     region: str | None = setting(
@@ -274,11 +290,11 @@ class RunSettings:
         False,
         {Command.RUN: "Start the embedded emulator and upload to it.",
          Command.VERIFY: "Check against the embedded emulator's data (as `run --local` left it)."},
-        Switch(), ENDPOINT,
+        Switch(), ONE_RUN,
     )  # fmt: skip
     local_dir: Path = setting(
         DEFAULT_LOCAL_DIR, "Where --local keeps the emulator's data.", FilePath(folder=True),
-        ENDPOINT, metavar="DIRECTORY",
+        ONE_RUN, metavar="DIRECTORY",
     )  # fmt: skip
     # How hard to work, and what to show.
     workers: int = setting(
@@ -296,7 +312,7 @@ class RunSettings:
     report: Path | None = setting(
         None, {Command.RUN: "Write a JSON report here.",
                Command.VERIFY: "Write the differences here as JSON."},
-        FilePath(), WORK,
+        FilePath(), ONE_RUN,
     )  # fmt: skip
     log_format: LogFormat = setting(
         "auto", "Log lines for people or for machines (auto: console on a terminal).",
@@ -304,13 +320,13 @@ class RunSettings:
     )  # fmt: skip
     progress: bool = setting(
         True, "The progress display (there is none anyway when stderr is not a terminal).",
-        Switch(), WORK,
+        Switch(), ONE_RUN,
     )  # fmt: skip
     # What only `run` does.
-    max_uploads: int = setting(16, "Asset uploads in flight at once.", Count(), RUN_ONLY)
+    max_uploads: int = setting(16, "Asset uploads in flight at once.", Count(), RUN_AND_SERVE)
     rate: Rate | None = setting(
         None, f"Publish rate (default: AWS's quota, 10/s; at least {c.MIN_RATE_PER_S:g}); "
-        "`auto` adapts to throttling.", Parsed(parse_rate, str, "REQ_PER_S|auto"), RUN_ONLY,
+        "`auto` adapts to throttling.", Parsed(parse_rate, str, "REQ_PER_S|auto"), RUN_AND_SERVE,
     )  # fmt: skip
     dry_run: bool = setting(False, "Validate and hash; send nothing.", Switch(), RUN_ONLY)
     journal: Path | None = setting(
@@ -333,7 +349,7 @@ class RunSettings:
     )  # fmt: skip
     drain_timeout_s: float = setting(
         30.0, "After SIGINT/SIGTERM, seconds requests in flight may take.", Seconds(),
-        RUN_ONLY, metavar="SECONDS",
+        RUN_AND_SERVE, metavar="SECONDS",
     )  # fmt: skip
     processes: int = setting(
         1, "Processes sharing the run, each with its own connections, and 1/N of the rates "
@@ -364,8 +380,17 @@ class RunSettings:
                 "--processes above 1 needs a manifest file and an endpoint: not --local"
                 " or a manifest on stdin"
             )
+        if self.parallel is not None and self.parallel > self.shard[1]:
+            raise InvalidInputError(
+                f"--parallel {self.parallel}: more shards at once than the {self.shard[1]}"
+                " of --shard"
+            )
         if self.processes > 1 and (self.metrics_addr or self.metrics_file):
             raise InvalidInputError("--metrics-addr and --metrics-file need --processes 1")
+
+    def shards_at_once(self) -> int:
+        """How many shards of the job run at the same time (they share its rate)."""
+        return self.parallel if self.parallel is not None else self.shard[1]
 
     def journal_path(self) -> Path:
         """Where the journal lives."""
@@ -395,17 +420,25 @@ class RunSettings:
         if self.rate is not None and self.rate.per_s is not None:
             rates[Family.PUBLISH] = self.rate.per_s
             rates[Family.WRITE] = max(c.ACCOUNT_WRITE_RATE_PER_S, self.rate.per_s * 1.25)
-        parts = self.part[1]  # processes sharing the run share its quotas
-        rates = {family: rate / parts for family, rate in rates.items()}
+        # The rates are the whole job's: shards running at once, and the processes of one
+        # shard's run, each take their share.
+        sharing = self.part[1] * self.shards_at_once()
+        rates = {family: rate / sharing for family, rate in rates.items()}
         if self.rate is None or not self.rate.auto:
             return RateLimits(rates)
-        # `auto` starts at the published quota and probes upwards, slowly, to the account's
-        # write quota (no publish rate can exceed it): quotas are adjustable, and AIMD finds
-        # the one this account has. A throttle halves the rate; success adds 1/s per second.
+        # `auto` starts at the published quota's share and probes upwards, slowly, to the
+        # account's write quota (no publish rate can exceed it): quotas are adjustable, and
+        # AIMD finds the one this account has. A throttle halves the rate; success adds
+        # 1/s per second to the whole job, so 1/N of it to each of N shards (N shards each
+        # adding 1/s would probe N times as fast and mostly find throttles).
+        ceiling = AUTO_CEILING_PER_S / sharing
+        if self.shards_at_once() > 1:
+            ceiling *= SHARD_HEADROOM
+        step = AUTO_STEP_PER_S / sharing
         return RateLimits(
             rates,
-            adaptive=AdaptivePolicy(increase_fraction_per_s=AUTO_STEP_PER_S / AUTO_CEILING_PER_S),
-            ceilings_per_s={Family.PUBLISH: AUTO_CEILING_PER_S / parts},
+            adaptive=AdaptivePolicy(increase_fraction_per_s=step / ceiling),
+            ceilings_per_s={Family.PUBLISH: ceiling},
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -121,6 +121,22 @@ _JOURNAL_STATE = {
 }
 
 
+class JobState(StrEnum):
+    """Where a service job is (`uploader serve`)."""
+
+    QUEUED = "queued"  # accepted, waiting for a free slot (--max-jobs)
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # every version done
+    FAILED = "failed"  # some versions failed, or the job could not start
+    CANCELLED = "cancelled"  # a client cancelled it: drained, the rest left pending
+    INTERRUPTED = "interrupted"  # the service stopped mid-job; it continues at the next start
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job will not run again."""
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
 @dataclass(frozen=True)
 class Target:
     """Where versions go: a repository of a domain, possibly owned by another account."""

@@ -5,12 +5,9 @@ resumes where it stopped: unchanged files are not hashed again (the hash cache, 
 path, size, mtime_ns and inode), assets the service confirmed are not sent again, and
 finalized versions are skipped without a request.
 
-Every method runs on one dedicated thread (a single-thread executor): SQLite is blocking
-I/O and stays off the event loop, and calls are serialized. Calls are committed in
-groups: the calls made while a group is being written wait, then go to the thread
-together as the next group, one transaction and one thread hop for all of them, each
-call in a savepoint of its own (a failing call undoes only itself). No method returns
-before its group is committed. In WAL mode with `synchronous=NORMAL` a committed
+Every method's SQL goes through a group committer (`uploader.groupcommit`): on one
+thread, off the event loop, the calls made meanwhile in one transaction, and no method
+returns before its record is committed. In WAL mode with `synchronous=NORMAL` a committed
 transaction survives the process being killed (it is in the WAL file); only a power cut
 can lose the last ones, and a lost record only means a step is done again (a re-publish
 of identical bytes is idempotent).
@@ -26,7 +23,6 @@ was. How many versions a run skipped is the run's report's to say, not the journ
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import fcntl
 import json
@@ -34,17 +30,15 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Self
 
 from uploader.domain import AssetState, VersionState
 from uploader.errors import JournalError
+from uploader.groupcommit import GroupCommitter, Transaction
 from uploader.hashing import CachedDigest, FileDigest
-
-T = TypeVar("T")
 
 SCHEMA_VERSION: Final = 2  # 2: versions.done_state (a schema 1 journal is upgraded in place)
 SCHEMA: Final = """
@@ -67,6 +61,7 @@ CREATE TABLE IF NOT EXISTS assets (
 );
 """
 BUSY_TIMEOUT_MS: Final = 10_000
+_VERSION_IS: Final = "scope = ? AND namespace = ? AND package = ? AND version = ?"  # key.row()
 
 
 @dataclass(frozen=True)
@@ -186,14 +181,13 @@ def _check_schema(db: sqlite3.Connection, path: Path) -> None:
 
 def _upgrade_from_1(db: sqlite3.Connection) -> None:
     """Schema 1 to 2: add `done_state`, filled from the done states recorded so far."""
-    with _Transaction(db):
+    with Transaction(db):
         columns = {row[1] for row in db.execute("PRAGMA table_info(versions)")}
         if "done_state" not in columns:  # another process may have upgraded it meanwhile
             db.execute("ALTER TABLE versions ADD COLUMN done_state TEXT")
-            db.execute(
-                "UPDATE versions SET done_state = state WHERE state IN"
-                " ('finalized', 'unfinished', 'skipped')"
-            )
+            done = tuple(state.value for state in VersionState if state.done)
+            marks = ", ".join("?" * len(done))
+            db.execute(f"UPDATE versions SET done_state = state WHERE state IN ({marks})", done)
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
 
 
@@ -264,122 +258,38 @@ class Journal:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self._clock = clock
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="journal")
-        self._db: sqlite3.Connection | None = None
-        self._waiting: list[_Call] = []  # calls for the next group
-        self._writing = False  # a group is on the journal's thread
-        self._idle = asyncio.Event()  # set while no group is being written
-        self._idle.set()
+        self._committer = GroupCommitter(
+            partial(_connect, path), errors=partial(journal_error, path), thread_name="journal"
+        )
 
     def __repr__(self) -> str:
         return f"<Journal {self.path}>"
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` on the journal's thread, alone (opening and closing)."""
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, fn, *args)
-        except sqlite3.Error as error:
-            raise journal_error(self.path, error) from error
-
-    async def _grouped(self, fn: Callable[..., T], *args: Any, writes: bool = True) -> T:
-        """`fn(*args)` in the next group's transaction; returns once that is committed.
-
-        A group of reads only (`writes=False` for all) does not take the write lock, so
-        `uploader status` reads a journal other runs are writing, or a read-only one.
-        """
-        if self._db is None:
-            raise JournalError(f"journal {self.path}: not open")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append(_Call(fn, args, future, writes))
-        if not self._writing:
-            self._writing = True
-            self._idle.clear()
-            loop.call_soon(self._write_group)  # the calls made in this loop turn join in
-        try:
-            result: T = await future
-        except sqlite3.Error as error:
-            raise journal_error(self.path, error) from error
-        return result
-
-    def _write_group(self) -> None:
-        group, self._waiting = self._waiting, []
-        loop = asyncio.get_running_loop()
-        try:
-            written = loop.run_in_executor(self._executor, self._commit, group)
-        except RuntimeError as error:  # the executor was shut down: the journal is closed
-            written = loop.create_future()
-            written.set_exception(JournalError(f"journal {self.path}: {error}"))
-        written.add_done_callback(lambda done: self._settle(group, done))
-
-    def _settle(self, group: list[_Call], written: asyncio.Future[list[_Outcome]]) -> None:
-        error = written.exception()
-        outcomes = [_Outcome(error, None)] * len(group) if error else written.result()
-        for call, outcome in zip(group, outcomes, strict=True):
-            if call.future.done():  # its caller was cancelled
-                continue
-            if outcome.error is not None:
-                call.future.set_exception(outcome.error)
-            else:
-                call.future.set_result(outcome.value)
-        if self._waiting:
-            self._write_group()
-        else:
-            self._writing = False
-            self._idle.set()
-
-    def _commit(self, group: list[_Call]) -> list[_Outcome]:
-        """One transaction for the group, a savepoint per call (on the journal's thread)."""
-        db = self._conn()
-        outcomes = []
-        with _Transaction(db, immediate=any(call.writes for call in group)):
-            for call in group:
-                db.execute("SAVEPOINT call")
-                try:
-                    outcomes.append(_Outcome(None, call.fn(*call.args)))
-                except Exception as error:
-                    db.execute("ROLLBACK TO call")
-                    outcomes.append(_Outcome(error, None))
-                db.execute("RELEASE call")
-        return outcomes
-
-    def _conn(self) -> sqlite3.Connection:
-        assert self._db is not None, "the journal is not open"
-        return self._db
-
     async def open(self) -> None:
-        self._db = await self._run(_connect, self.path)
+        await self._committer.open()
 
     async def close(self) -> None:
         """Close the database once the calls made so far are committed (shielded: a
         cancelled run still leaves it closed cleanly, its last records written)."""
-        if self._db is not None:
-            await asyncio.shield(self._idle.wait())
-            db, self._db = self._db, None
-            await asyncio.shield(self._run(db.close))
-        self._executor.shutdown(wait=True)
+        await self._committer.close()
 
     async def __aenter__(self) -> Self:
         await self.open()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     # --- the hash cache (hashing.HashCache) ---------------------------------------------------
 
     async def get_many(self, paths: Sequence[Path]) -> list[CachedDigest | None]:
         """The SHA-256 and file identity recorded for each path, if any."""
-        return await self._grouped(self._get_hashes, [str(p) for p in paths], writes=False)
+        return await self._committer.grouped(
+            self._get_hashes, [str(p) for p in paths], writes=False
+        )
 
-    def _get_hashes(self, paths: list[str]) -> list[CachedDigest | None]:
-        db = self._conn()
+    @staticmethod
+    def _get_hashes(db: sqlite3.Connection, paths: list[str]) -> list[CachedDigest | None]:
         found = []
         for path in paths:
             row = db.execute(
@@ -391,32 +301,33 @@ class Journal:
     async def put_many(self, entries: Sequence[tuple[Path, FileDigest]]) -> None:
         """Remember each file's SHA-256 for its identity (size, mtime, inode)."""
         rows = [(str(p), d.size_bytes, d.mtime_ns, d.inode, d.sha256) for p, d in entries]
-        await self._grouped(self._put_hashes, rows)
+        await self._committer.grouped(self._put_hashes, rows)
 
-    def _put_hashes(self, rows: list[tuple[str, int, int, int, str]]) -> None:
-        self._conn().executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
+    @staticmethod
+    def _put_hashes(db: sqlite3.Connection, rows: list[tuple[str, int, int, int, str]]) -> None:
+        db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
 
-    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
-        self._conn().execute(sql, params)
+    @staticmethod
+    def _write(db: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> None:
+        db.execute(sql, params)
 
     # --- versions and assets ------------------------------------------------------------------
 
     async def lookup(self, key: VersionKey) -> JournalVersion | None:
         """What the journal knows of a version, or None."""
-        return await self._grouped(self._lookup, key, writes=False)
+        return await self._committer.grouped(self._lookup, key, writes=False)
 
-    def _lookup(self, key: VersionKey) -> JournalVersion | None:
-        db = self._conn()
-        where = "scope = ? AND namespace = ? AND package = ? AND version = ?"
+    @staticmethod
+    def _lookup(db: sqlite3.Connection, key: VersionKey) -> JournalVersion | None:
         row = db.execute(
-            f"SELECT state, target_status FROM versions WHERE {where}", key.row()
+            f"SELECT state, target_status FROM versions WHERE {_VERSION_IS}", key.row()
         ).fetchone()
         if row is None:
             return None
         assets = {
             name: (sha256, AssetState(state))
             for name, sha256, state in db.execute(
-                f"SELECT name, sha256, state FROM assets WHERE {where}", key.row()
+                f"SELECT name, sha256, state FROM assets WHERE {_VERSION_IS}", key.row()
             )
         }
         return JournalVersion(VersionState(row[0]), row[1], assets)
@@ -428,49 +339,53 @@ class Journal:
 
         Assets already recorded as published with the same SHA-256 keep that state.
         """
-        await self._grouped(self._start_version, key, target_status, assets)
+        await self._committer.grouped(self._start_version, key, target_status, assets)
 
     def _start_version(
-        self, key: VersionKey, target_status: str, assets: dict[str, tuple[str, int]]
+        self,
+        db: sqlite3.Connection,
+        key: VersionKey,
+        target_status: str,
+        assets: dict[str, tuple[str, int]],
     ) -> None:
         now = self._clock()
-        db = self._conn()
         db.execute(  # done_state stays: this run may well find the version done again
             "INSERT INTO versions (scope, namespace, package, version, state, target_status,"
-            " updated_s) VALUES (?, ?, ?, ?, 'pending', ?, ?)"
-            " ON CONFLICT DO UPDATE SET state = 'pending', target_status ="
+            " updated_s) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET state = excluded.state, target_status ="
             " excluded.target_status, error = NULL, updated_s = excluded.updated_s",
-            (*key.row(), target_status, now),
+            (*key.row(), VersionState.PENDING.value, target_status, now),
         )
+        published = AssetState.PUBLISHED.value  # kept by an asset whose bytes are the same
         for name, (sha256, size_bytes) in assets.items():
             db.execute(
-                "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?)"
+                "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)"
                 " ON CONFLICT DO UPDATE SET state = CASE WHEN assets.sha256 ="
-                " excluded.sha256 AND assets.state = 'published' THEN 'published'"
-                " ELSE 'pending' END, sha256 = excluded.sha256,"
+                " excluded.sha256 AND assets.state = ? THEN assets.state"
+                " ELSE excluded.state END, sha256 = excluded.sha256,"
                 " size_bytes = excluded.size_bytes, error = NULL,"
                 " updated_s = excluded.updated_s",
-                (*key.row(), name, sha256, size_bytes, now),
+                (*key.row(), name, sha256, size_bytes, AssetState.PENDING.value, now, published),
             )
 
     async def asset_published(
         self, key: VersionKey, name: str, sha256: str, reply: dict[str, Any] | None = None
     ) -> None:
         """Record that the service confirmed an asset (call only after it did)."""
-        await self._grouped(
+        reply_json = None if reply is None else json.dumps(reply)
+        await self._committer.grouped(
             self._write,
-            "UPDATE assets SET state = 'published', sha256 = ?, reply = ?, error = NULL,"
-            " updated_s = ? WHERE scope = ? AND namespace = ? AND package = ? AND version = ?"
-            " AND name = ?",
-            (sha256, None if reply is None else json.dumps(reply), self._clock(), *key.row(), name),
+            "UPDATE assets SET state = ?, sha256 = ?, reply = ?, error = NULL, updated_s = ?"
+            f" WHERE {_VERSION_IS} AND name = ?",
+            (AssetState.PUBLISHED.value, sha256, reply_json, self._clock(), *key.row(), name),
         )
 
     async def asset_failed(self, key: VersionKey, name: str, error: str) -> None:
-        await self._grouped(
+        await self._committer.grouped(
             self._write,
-            "UPDATE assets SET state = 'failed', error = ?, updated_s = ? WHERE scope = ?"
-            " AND namespace = ? AND package = ? AND version = ? AND name = ?",
-            (error, self._clock(), *key.row(), name),
+            "UPDATE assets SET state = ?, error = ?, updated_s = ?"
+            f" WHERE {_VERSION_IS} AND name = ?",
+            (AssetState.FAILED.value, error, self._clock(), *key.row(), name),
         )
 
     async def version_done(
@@ -482,21 +397,21 @@ class Journal:
         as finalized (or unfinished) and this run skipped stays finalized (or unfinished).
         `failed` is the latest news, and what it last reached is kept for a later skip.
         """
-        await self._grouped(
+        assignments, states = _new_state(state)
+        await self._committer.grouped(
             self._write,
-            f"UPDATE versions SET {_new_state(state)}, error = ?, updated_s = ? WHERE scope = ?"
-            " AND namespace = ? AND package = ? AND version = ?",
-            (error, self._clock(), *key.row()),
+            f"UPDATE versions SET {assignments}, error = ?, updated_s = ? WHERE {_VERSION_IS}",
+            (*states, error, self._clock(), *key.row()),
         )
 
     # --- reading it back ----------------------------------------------------------------------
 
     async def summary(self) -> Summary:
         """Counts of versions and assets by state, and the failures with their last error."""
-        return await self._grouped(self._summary, writes=False)
+        return await self._committer.grouped(self._summary, writes=False)
 
-    def _summary(self) -> Summary:
-        db = self._conn()
+    @staticmethod
+    def _summary(db: sqlite3.Connection) -> Summary:
         counts: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
         for table, index in (("versions", 0), ("assets", 1)):
             for scope, state, n in db.execute(
@@ -508,20 +423,20 @@ class Journal:
             Failure(f"{scope} {ns}/{pkg}@{ver}", error or "")
             for scope, ns, pkg, ver, error in db.execute(
                 "SELECT scope, namespace, package, version, error FROM versions"
-                " WHERE state = 'failed' ORDER BY updated_s"
+                " WHERE state = ? ORDER BY updated_s",
+                (VersionState.FAILED.value,),
             )
         ]
         return Summary(repositories, failures)
 
 
-def _new_state(state: VersionState) -> str:
-    """The SET clause recording `state` (its values are the enum's, never a caller's text)."""
-    if state is VersionState.SKIPPED:
-        kept = "COALESCE(done_state, 'skipped')"  # the row's old value: SQL reads it before SET
-        return f"done_state = {kept}, state = {kept}"
+def _new_state(state: VersionState) -> tuple[str, tuple[str, ...]]:
+    """The SET clause recording `state`, and the states it binds."""
     if state.done:
-        return f"done_state = '{state.value}', state = '{state.value}'"
-    return f"state = '{state.value}'"
+        # A skip keeps the row's old done_state: SQL reads it before SET.
+        new = "COALESCE(done_state, ?)" if state is VersionState.SKIPPED else "?"
+        return f"done_state = {new}, state = {new}", (state.value, state.value)
+    return "state = ?", (state.value,)
 
 
 def _scope_parts(scope: str) -> tuple[str, str, str, str]:
@@ -530,37 +445,3 @@ def _scope_parts(scope: str) -> tuple[str, str, str, str]:
     parts = scope.rsplit("|", 3)
     endpoint, domain, owner, repository = ["", "", "", ""][: 4 - len(parts)] + parts
     return endpoint, domain, owner, repository
-
-
-@dataclass(frozen=True)
-class _Call:
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    future: asyncio.Future[Any]
-    writes: bool
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    error: BaseException | None
-    value: Any
-
-
-class _Transaction:
-    """`with` block: BEGIN [IMMEDIATE] ... COMMIT, or ROLLBACK on any error."""
-
-    def __init__(self, db: sqlite3.Connection, *, immediate: bool = True) -> None:
-        self._db = db
-        self._begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._db.execute(self._begin)
-        return self._db
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

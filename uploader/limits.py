@@ -118,6 +118,23 @@ class FamilySnapshot:
     window_s: float
 
 
+class Limits(Protocol):
+    """What a run's requests ask of the rate limits: `RateLimits`, or in service mode one
+    job's share of the service's (`service.broker`)."""
+
+    async def acquire(self, family: Family | str) -> None:
+        """Wait until one request of `family` may be sent."""
+
+    def on_success(self, family: Family | str) -> None:
+        """A request of `family` succeeded."""
+
+    def on_throttled(self, family: Family | str) -> None:
+        """A request of `family` was throttled."""
+
+    def snapshot(self) -> dict[Family, FamilySnapshot]:
+        """Every family's current rate, ceiling and throttling counts."""
+
+
 class _Throttle(Protocol):
     """The part of asyncio_throttle.Throttler we use, typed (the library is not)."""
 

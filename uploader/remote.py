@@ -20,7 +20,7 @@ from tenacity import RetryCallState
 
 from uploader.api import CodeArtifactAPI, RetryObserver
 from uploader.errors import Interrupted, RetryableRemoteError, ThrottledError
-from uploader.limits import Family, RateLimits
+from uploader.limits import Family, Limits
 from uploader.report import Totals
 from uploader.retry import log_retry, retrying
 
@@ -62,7 +62,7 @@ class Remote:
     def __init__(
         self,
         api: CodeArtifactAPI,
-        limits: RateLimits,
+        limits: Limits,
         totals: Totals,
         *,
         max_attempts: int,

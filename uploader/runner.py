@@ -24,10 +24,11 @@ from uploader.api import RequestObserver
 from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
 from uploader.config import LOCAL_CREDENTIALS, RunSettings
 from uploader.errors import FatalRemoteError, JournalError
-from uploader.filters import in_part, in_shard
+from uploader.filters import manifest_entries
 from uploader.hashing import Hasher
 from uploader.journal import Journal, JournalLock
-from uploader.manifest import Problem, VersionSpec, count_entries, read_manifest
+from uploader.limits import Limits
+from uploader.manifest import Problem, VersionSpec, count_entries
 from uploader.openfiles import SPARE_CONNECTIONS, fit_open_files
 from uploader.pipeline import Pipeline
 from uploader.progress import ProgressDisplay
@@ -41,16 +42,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 CONNECTIONS_BEYOND_UPLOADS = SPARE_CONNECTIONS  # for list, describe and finalize calls
 Sleep = Callable[[float], Awaitable[None]]
-
-
-def manifest_entries(settings: RunSettings) -> Iterator[VersionSpec | Problem]:
-    """The manifest's entries (this shard's), the settings' defaults beneath the file's own."""
-    entries = read_manifest(
-        settings.manifest,
-        defaults=settings.manifest_defaults(),
-        allow_outside=settings.allow_outside,
-    )
-    return in_part(in_shard(entries, settings.shard), settings.part)
 
 
 async def open_api(
@@ -110,6 +101,9 @@ async def run(
     console: Console | None = None,
     part_dir: Path | None = None,
     on_listening: Callable[[], None] | None = None,
+    limits: Limits | None = None,
+    stop: asyncio.Event | None = None,
+    on_report: Callable[[Report], None] | None = None,
     metrics: Metrics | None = None,
 ) -> Report:
     """Upload everything the manifest lists; the report says how it went.
@@ -121,6 +115,11 @@ async def run(
         part_dir: this process runs a share of a `--processes` run (parts.py): its
             report goes to this folder, for the parent to merge.
         on_listening: called once SIGINT and SIGTERM stop the run gracefully.
+        limits: the rate limits to share (service mode: this job's share of the
+            service's quota); None makes the settings' own.
+        stop: set, it stops the run as a first signal would (drain, then `interrupted`);
+            given, the run leaves the process's signals alone (service mode: many runs
+            share one process, which owns its signals).
         metrics: where this run's figures go (the service's, shared by its jobs); None
             makes one when `--metrics-addr` or `--metrics-file` asks for it. The run's
             counters are watched while it runs and retired at its end; the rate limits
@@ -133,6 +132,8 @@ async def run(
     check_report_path(settings.report)
     settings = fit_open_files(settings)
     report = Report(settings.report, part_dir=part_dir)
+    if on_report is not None:
+        on_report(report)
     own_metrics = metrics is None
     metrics = _metrics_asked_for(settings) if metrics is None else metrics
     try:
@@ -140,8 +141,8 @@ async def run(
             if metrics is not None:
                 await stack.enter_async_context(_observing(metrics, report, settings))
             await _run(settings, report, stack, sleep, console, on_listening=on_listening,
-                       child=part_dir is not None, metrics=metrics,
-                       show_limits=own_metrics)  # fmt: skip
+                       child=part_dir is not None, limits=limits, stop=stop,
+                       metrics=metrics, show_limits=own_metrics)  # fmt: skip
         if part_dir is not None:
             _write_part(report)
         report.write()
@@ -187,6 +188,8 @@ async def _run(
     *,
     on_listening: Callable[[], None] | None = None,
     child: bool = False,
+    limits: Limits | None = None,
+    stop: asyncio.Event | None = None,
     metrics: Metrics | None = None,
     show_limits: bool = False,
 ) -> None:
@@ -198,7 +201,7 @@ async def _run(
         api, scope = await open_api(settings, stack, observer=metrics)
         remote = None
         if api is not None:
-            limits = settings.rate_limits()
+            limits = limits or settings.rate_limits()
             remote = Remote(api, limits, report.totals, max_attempts=settings.max_attempts,
                             max_retry_after_s=settings.max_retry_after_s,
                             sleep=sleep, observer=metrics)  # fmt: skip
@@ -216,7 +219,9 @@ async def _run(
             )
         )
         entries = display.counting(manifest_entries(settings))
-        await _until_done_or_stopped(pipeline, entries, settings, report, on_listening)
+        await _until_done_or_stopped(
+            pipeline, entries, settings, report, on_listening=on_listening, stop=stop
+        )
     except (FatalRemoteError, JournalError) as error:
         report.fatal = str(error)
         log.error("cannot go on", error=str(error))
@@ -233,10 +238,12 @@ async def _until_done_or_stopped(
     entries: Iterator[VersionSpec | Problem],
     settings: RunSettings,
     report: Report,
+    *,
     on_listening: Callable[[], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Run the pipeline; on a signal, or at --max-duration, stop it gracefully (in-flight
-    requests get --drain-timeout); on a second signal cancel it."""
+    """Run the pipeline; on a signal (or `stop`), or at --max-duration, stop it gracefully
+    (in-flight requests get --drain-timeout); on a second signal cancel it."""
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(pipeline.run(entries))
 
@@ -259,24 +266,31 @@ async def _until_done_or_stopped(
             report.out_of_time = True
             drain("--max-duration reached", max_duration_s=settings.max_duration_s)
 
-    limit = settings.max_duration_s
-    timer = None if limit is None else loop.call_later(limit, out_of_time)
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for signum in signals:
-        loop.add_signal_handler(signum, on_signal, signum)
-    if on_listening is not None:
-        on_listening()
-    try:
-        await task
-    except asyncio.CancelledError:
-        if not task.cancelled() or _we_are_cancelled():
-            raise
-        log.warning("drain ended: requests still in flight were cancelled")
-    finally:
-        if timer is not None:
-            timer.cancel()
-        for signum in signals:
-            loop.remove_signal_handler(signum)
+    with contextlib.ExitStack() as cleanup:
+        if settings.max_duration_s is not None:
+            cleanup.callback(loop.call_later(settings.max_duration_s, out_of_time).cancel)
+        if stop is None:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, on_signal, signum)
+                cleanup.callback(loop.remove_signal_handler, signum)
+        else:
+            cleanup.callback(asyncio.create_task(_on_stop(stop, report, drain)).cancel)
+        if on_listening is not None:
+            on_listening()
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not task.cancelled() or _we_are_cancelled():
+                raise
+            log.warning("drain ended: requests still in flight were cancelled")
+
+
+async def _on_stop(stop: asyncio.Event, report: Report, drain: Callable[[str], None]) -> None:
+    """A stop asked for by the caller (service mode): a first signal, as far as the run goes."""
+    await stop.wait()
+    if not report.interrupted:
+        report.interrupted = True
+        drain("stop requested")
 
 
 def _we_are_cancelled() -> bool:

@@ -27,12 +27,17 @@ class Command(enum.Enum):
     VERIFY = "verify"
     VALIDATE = "validate"
     STATUS = "status"
+    SERVE = "serve"
 
 
-# Who takes what: a manifest's defaults and share, the endpoint, how hard to work.
-MANIFEST: Final = frozenset(Command)
-ENDPOINT: Final = frozenset({Command.RUN, Command.VERIFY})
+# Who takes what: a manifest's defaults (the service's jobs too) and share, the endpoint,
+# how hard to work. The service reads each job's manifest itself, from a `--root`.
+DEFAULTS: Final = frozenset(Command)
+MANIFEST: Final = DEFAULTS - {Command.SERVE}
+ENDPOINT: Final = frozenset({Command.RUN, Command.VERIFY, Command.SERVE})
 WORK: Final = ENDPOINT
+ONE_RUN: Final = frozenset({Command.RUN, Command.VERIFY})  # not for a service's jobs
+RUN_AND_SERVE: Final = frozenset({Command.RUN, Command.SERVE})
 RUN_ONLY: Final = frozenset({Command.RUN})
 JOURNAL: Final = frozenset({Command.RUN, Command.STATUS})
 

@@ -22,7 +22,7 @@ from tests.e2e.test_run import PKG, settings
 from uploader import runner
 from uploader.domain import TargetStatus
 from uploader.emulator import EmulatorThread
-from uploader.emulator.store import PackageKey
+from uploader.emulator.records import PackageKey
 from uploader.errors import Outcome
 from uploader.report import Report
 from uploader.verify import Finding, Tally

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from tests.e2e.test_run import make_tree
-from uploader.emulator.store import PackageKey, Store
+from uploader.emulator.records import PackageKey
+from uploader.emulator.store import Store
 from uploader.errors import ExitCode
 
 

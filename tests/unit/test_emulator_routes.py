@@ -14,7 +14,9 @@ import pytest
 from aiohttp import web
 
 from uploader.emulator import app, faults, routes
-from uploader.emulator.app import ApiError, EmulatorState, create_app
+from uploader.emulator.app import create_app
+from uploader.emulator.errors import ApiError
+from uploader.emulator.state import EmulatorState
 from uploader.emulator.store import Store
 
 EMULATOR_DIR = Path(app.__file__).parent

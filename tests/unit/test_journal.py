@@ -1,9 +1,10 @@
-"""Tests of uploader.journal's group commit: calls share transactions, yet each returns
-only once committed, and a failing call undoes only itself."""
+"""Tests of uploader.journal: what it records and reads back, and how it fails (its group
+commit is tested in test_groupcommit.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -24,26 +25,6 @@ def _committed_rows(path: Path, sql: str) -> list[Any]:
         return other.execute(sql).fetchall()
 
 
-async def test_concurrent_calls_share_transactions_and_are_committed(tmp_path: Path) -> None:
-    """100 calls made at once go in a few groups, and every one is committed on return."""
-    path = tmp_path / "journal.sqlite"
-    groups: list[int] = []
-    async with Journal(path) as journal:
-        commit = journal._commit
-
-        def counting(group: list[Any]) -> list[Any]:
-            groups.append(len(group))
-            return commit(group)
-
-        journal._commit = counting  # type: ignore[method-assign]
-        keys = [VersionKey("scope", "ns", "pkg", str(i)) for i in range(100)]
-        await asyncio.gather(*(journal.start_version(k, "Published", {}) for k in keys))
-        assert len(_committed_rows(path, "SELECT * FROM versions")) == 100
-
-    assert sum(groups) == 100
-    assert len(groups) <= 2  # one loop turn's calls join one group (a second may start early)
-
-
 async def test_reads_and_writes_in_one_group_see_each_other(tmp_path: Path) -> None:
     """Start, publish and look up, all at once: the lookup sees the writes before it."""
     async with Journal(tmp_path / "journal.sqlite") as journal:
@@ -57,31 +38,6 @@ async def test_reads_and_writes_in_one_group_see_each_other(tmp_path: Path) -> N
     assert known.assets == {"a": ("0" * 64, AssetState.PUBLISHED)}
 
 
-async def test_a_failing_call_undoes_only_itself(tmp_path: Path) -> None:
-    """A call that fails mid-way is rolled back; the others of its group are committed."""
-    path = tmp_path / "journal.sqlite"
-    async with Journal(path) as journal:
-
-        def half_then_fail() -> None:
-            journal._conn().execute(
-                "INSERT INTO meta VALUES ('half', 'written')"
-            )  # undone with the call
-            journal._conn().execute("INSERT INTO no_such_table VALUES (1)")
-
-        results = await asyncio.gather(
-            journal.start_version(KEY, "Published", {}),
-            journal._grouped(half_then_fail),
-            journal.version_done(KEY, VersionState.FINALIZED),
-            return_exceptions=True,
-        )
-
-    assert results[::2] == [None, None]
-    assert isinstance(results[1], JournalError)
-    assert "no such table" in str(results[1])
-    assert _committed_rows(path, "SELECT state FROM versions") == [("finalized",)]
-    assert _committed_rows(path, "SELECT * FROM meta WHERE key = 'half'") == []
-
-
 async def test_hash_cache_round_trip(tmp_path: Path) -> None:
     """put_many then get_many: each path's digest and identity; None for unknown paths."""
     a, b = tmp_path / "a", tmp_path / "b"
@@ -90,31 +46,19 @@ async def test_hash_cache_round_trip(tmp_path: Path) -> None:
         assert await journal.get_many([a, b]) == [CachedDigest("1" * 64, 5, 6, 7), None]
 
 
-async def test_a_caller_cancelled_while_queued_does_not_break_its_group(tmp_path: Path) -> None:
-    """A caller cancelled while its call is queued: the others still get their results."""
-    path = tmp_path / "journal.sqlite"
-    async with Journal(path) as journal:
-        first = asyncio.ensure_future(journal.start_version(KEY, "Published", {}))
-        second = asyncio.ensure_future(journal.lookup(KEY))
-        await asyncio.sleep(0)  # both joined the group
-        first.cancel()
-        known = await second
-        with pytest.raises(asyncio.CancelledError):
-            await first
-    assert known is not None  # the cancelled call's write still happened, in the group
-
-
-async def test_close_commits_what_is_queued_and_later_calls_fail_cleanly(tmp_path: Path) -> None:
-    """Calls made just before close() are committed; a call after it is a JournalError."""
+async def test_sqlite_errors_are_journal_errors_naming_the_journal(tmp_path: Path) -> None:
+    """A damaged table, or a call after close(): a JournalError naming the journal file."""
     path = tmp_path / "journal.sqlite"
     journal = Journal(path)
     await journal.open()
-    queued = asyncio.ensure_future(journal.start_version(KEY, "Published", {}))
-    await asyncio.sleep(0)  # queued, not yet written
+    await journal.start_version(KEY, "Published", {})
+    with sqlite3.connect(path) as other:
+        other.execute("DROP TABLE assets")  # another process damaged the journal
+    other.close()
+    with pytest.raises(JournalError, match=re.escape(f"journal {path}: no such table: assets")):
+        await journal.lookup(KEY)
     await journal.close()
-    await queued
-    assert _committed_rows(path, "SELECT state FROM versions") == [("pending",)]
-    with pytest.raises(JournalError, match="not open"):
+    with pytest.raises(JournalError, match=re.escape(f"journal {path}: not open")):
         await journal.lookup(KEY)
 
 

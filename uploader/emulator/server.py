@@ -15,9 +15,11 @@ from aiohttp import web
 
 from uploader import constants as c
 from uploader import names
-from uploader.emulator.app import EmulatorState, create_app
+from uploader.emulator.app import create_app
 from uploader.emulator.faults import FaultPlan, Quotas
-from uploader.emulator.store import Store, StoreError
+from uploader.emulator.records import StoreError
+from uploader.emulator.state import EmulatorState
+from uploader.emulator.store import Store
 
 IO_THREADS = 4
 STOP_TIMEOUT_S = 10.0

@@ -5,31 +5,36 @@ single-thread executor), so every method is one transaction and no two interleav
 check-then-write rules of the service (status transitions, asset conflicts) hold without
 further locking.
 
-Blobs are content-addressed by SHA-256. A small one (a body the server reads whole,
-up to 64 KiB) is a row of the `blobs` table, written in the transaction that
-records its asset: creating a file per blob cost more CPU than the rest of a publish.
-A larger one lives at `blobs/ab/cdef...`: it is streamed into `tmp/` while hashed
-(`BlobWriter`) and moved into place with `os.replace` only when its hash is right, so a
-crash never leaves a half-written blob under a real name. Nothing is fsync'ed (SQLite
-runs with `synchronous=OFF`): the store survives the process being killed, not an OS
-crash or a power cut, which a test service does not need to.
+Asset bytes are kept by `Blobs` (see `blobs`), in this store's transactions: the blob is
+in place before the metadata naming it commits. Nothing is fsync'ed (SQLite runs with
+`synchronous=OFF`): the store survives the process being killed, not an OS crash or a
+power cut, which a test service does not need to.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from uploader import constants as c
 from uploader.domain import VersionStatus
+from uploader.emulator.blobs import Blobs
+from uploader.emulator.records import (
+    AssetRow,
+    Digests,
+    PackageKey,
+    StoreError,
+    VersionRow,
+    mismatched_status,
+    not_found,
+    status_problem,
+    version_not_unfinished,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS domains (
@@ -57,121 +62,6 @@ CREATE TABLE IF NOT EXISTS assets (
 
 # DomainStatus from the model (Active or Deleted): a domain the emulator holds is Active.
 DOMAIN_STATUS = "Active"
-
-
-class StoreError(Exception):
-    """A rule of the service was broken; `code` is the service's error type.
-
-    Args:
-        code: `ConflictException`, `ResourceNotFoundException`, ...
-        message: the message the service would send.
-        resource_type: `domain`, `repository`, `package`, `package-version` or `asset`.
-        resource_id: the name of the resource concerned.
-    """
-
-    def __init__(
-        self, code: str, message: str, *, resource_type: str = "", resource_id: str = ""
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.resource_type = resource_type
-        self.resource_id = resource_id
-
-
-@dataclass(frozen=True)
-class PackageKey:
-    """Where a package lives: domain, repository, format, namespace, package."""
-
-    domain: str
-    repository: str
-    format: str
-    namespace: str
-    package: str
-
-    def row(self) -> tuple[str, str, str, str, str]:
-        return (self.domain, self.repository, self.format, self.namespace, self.package)
-
-
-@dataclass(frozen=True)
-class Digests:
-    """The four hashes the service reports for an asset, and its size."""
-
-    size_bytes: int
-    sha256: str
-    sha512: str
-    sha1: str
-    md5: str
-
-    @classmethod
-    def of(cls, data: bytes) -> Digests:
-        """The digests of bytes held in memory."""
-        return cls(
-            len(data),
-            hashlib.sha256(data).hexdigest(),
-            hashlib.sha512(data).hexdigest(),
-            hashlib.sha1(data).hexdigest(),
-            hashlib.md5(data).hexdigest(),
-        )
-
-    def hashes(self) -> dict[str, str]:
-        """The AssetHashes map as the service returns it."""
-        return {"MD5": self.md5, "SHA-1": self.sha1, "SHA-256": self.sha256, "SHA-512": self.sha512}
-
-
-@dataclass(frozen=True)
-class VersionRow:
-    version: str
-    status: VersionStatus
-    revision: str
-    published_s: float
-
-
-@dataclass(frozen=True)
-class AssetRow:
-    name: str
-    digests: Digests
-
-
-class BlobWriter:
-    """Streams one upload to a temporary file while computing its digests.
-
-    Use from worker threads: `write` does file I/O. `close` (or `discard`) must be called.
-    """
-
-    def __init__(self, tmp_dir: Path) -> None:
-        # No I/O here: the file is opened by the first write, on a worker thread.
-        self.path = _temp_path(tmp_dir)
-        self._file: BinaryIO | None = None
-        self._hashes = [hashlib.sha256(), hashlib.sha512(), hashlib.sha1(), hashlib.md5()]
-        self.size_bytes = 0
-
-    def write(self, chunk: bytes) -> None:
-        """Hash and store one chunk."""
-        if self._file is None:
-            self._file = self.path.open("wb")
-        for h in self._hashes:
-            h.update(chunk)
-        self._file.write(chunk)
-        self.size_bytes += len(chunk)
-
-    def finish(self, tail: bytes = b"") -> Digests:
-        """Write `tail`, close the file and return the digests of everything written."""
-        self.write(tail)
-        assert self._file is not None
-        self._file.close()
-        sha256, sha512, sha1, md5 = (h.hexdigest() for h in self._hashes)
-        return Digests(self.size_bytes, sha256, sha512, sha1, md5)
-
-    def discard(self) -> None:
-        """Drop the temporary file (safe to call more than once)."""
-        if self._file is not None:
-            self._file.close()
-        self.path.unlink(missing_ok=True)
-
-
-def _temp_path(tmp_dir: Path) -> Path:
-    return tmp_dir / f"upload-{secrets.token_hex(8)}"
 
 
 def _new_revision() -> str:
@@ -204,12 +94,7 @@ class Store:
         self.account_id = account_id
         self.region = region
         self._clock = clock
-        self.blob_dir = data_dir / "blobs"
-        self.tmp_dir = data_dir / "tmp"
-        for folder in (self.blob_dir, self.tmp_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-        for leftover in self.tmp_dir.iterdir():  # uploads cut off by a crash or a kill
-            leftover.unlink(missing_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(data_dir / "emulator.sqlite3", check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # OFF: SQLite hands its writes to the OS and never waits for the disk, not even at
@@ -217,6 +102,7 @@ class Store:
         # an OS crash or a power cut, which a test service need not: as for blobs (above).
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(SCHEMA)
+        self.blobs = Blobs(self._db, data_dir)
 
     def close(self) -> None:
         self._db.close()
@@ -245,7 +131,7 @@ class Store:
     def describe_domain(self, domain: str) -> dict[str, Any]:
         row = self._domain_row(domain)
         if row is None:
-            raise _not_found("domain", domain)
+            raise not_found("domain", domain)
         repositories, size = self._db.execute(
             "SELECT (SELECT COUNT(*) FROM repositories WHERE domain = ?),"
             " (SELECT COALESCE(SUM(size_bytes), 0) FROM assets WHERE domain = ?)",
@@ -284,7 +170,7 @@ class Store:
         self._require_domain(domain)
         row = self._repository_row(domain, repository)
         if row is None:
-            raise _not_found("repository", repository)
+            raise not_found("repository", repository)
         return {
             "name": repository,
             "administratorAccount": self.account_id,
@@ -302,7 +188,7 @@ class Store:
         """Raise ResourceNotFoundException unless the domain and repository exist."""
         self._require_domain(domain)
         if self._repository_row(domain, repository) is None:
-            raise _not_found("repository", repository)
+            raise not_found("repository", repository)
 
     def _domain_row(self, domain: str) -> tuple[str, str, float] | None:
         row: tuple[str, str, float] | None = self._db.execute(
@@ -319,19 +205,16 @@ class Store:
 
     def _require_domain(self, domain: str) -> None:
         if self._domain_row(domain) is None:
-            raise _not_found("domain", domain)
+            raise not_found("domain", domain)
 
     # --- publishing -------------------------------------------------------------------------
-
-    def blob_path(self, sha256: str) -> Path:
-        return self.blob_dir / sha256[:2] / sha256[2:]
 
     def check_publish(self, key: PackageKey, version: str) -> None:
         """Fail early, before the body is read, when a publish cannot succeed."""
         self.require_repository(key.domain, key.repository)
         row = self._version_row(key, version)
         if row is not None and row.status is not VersionStatus.UNFINISHED:
-            raise _version_not_unfinished(key, version, row.status)
+            raise version_not_unfinished(key, version, row.status)
 
     def publish_asset(
         self,
@@ -358,7 +241,7 @@ class Store:
             self.require_repository(key.domain, key.repository)
             row = self._version_row(key, version)
             if row is not None and row.status is not VersionStatus.UNFINISHED:
-                raise _version_not_unfinished(key, version, row.status)
+                raise version_not_unfinished(key, version, row.status)
             if verify is not None:
                 verify()
             existing = self._asset_row(key, version, asset)
@@ -366,7 +249,7 @@ class Store:
                 self._check_same_content(existing, digests, asset)
             else:
                 self._check_asset_count(key, version, max_assets)
-                placed = self._place_blob(blob, digests.sha256)
+                placed = self.blobs.put(blob, digests.sha256)
                 db.execute(
                     "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*key.row(), version, asset, digests.size_bytes, digests.sha256,
@@ -404,31 +287,6 @@ class Store:
                 resource_type="package-version",
                 resource_id=version,
             )
-
-    def _place_blob(self, blob: Path | bytes, sha256: str) -> bool:
-        """Put a blob under its name unless it is there already; whether `blob` was moved.
-
-        Bytes go in the `blobs` table (in the caller's transaction); a file is moved into
-        the blob folder.
-        """
-        if isinstance(blob, bytes):
-            self._db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (sha256, blob))
-            return False
-        target = self.blob_path(sha256)
-        if target.exists() or self._inline_blob(sha256) is not None:
-            return False
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(blob, target)
-        return True
-
-    def _inline_blob(self, sha256: str) -> bytes | None:
-        row = self._db.execute("SELECT data FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def read_blob(self, sha256: str) -> bytes | Path:
-        """An asset's content: its bytes if held in the database, else its file."""
-        inline = self._inline_blob(sha256)
-        return self.blob_path(sha256) if inline is None else inline
 
     def _upsert_version(
         self, key: PackageKey, version: str, row: VersionRow | None, status: VersionStatus
@@ -471,7 +329,7 @@ class Store:
         self.require_repository(key.domain, key.repository)
         row = self._version_row(key, version)
         if row is None:
-            raise _not_found("package-version", version)
+            raise not_found("package-version", version)
         return row
 
     def list_assets(self, key: PackageKey, version: str) -> tuple[VersionRow, list[AssetRow]]:
@@ -482,7 +340,7 @@ class Store:
         row = self.describe_version(key, version)
         found = self._asset_row(key, version, asset)
         if found is None:
-            raise _not_found("asset", asset)
+            raise not_found("asset", asset)
         return row, found
 
     def list_versions(self, key: PackageKey) -> list[VersionRow]:
@@ -494,7 +352,7 @@ class Store:
             key.row(),
         ).fetchall()
         if not rows:
-            raise _not_found("package", key.package)
+            raise not_found("package", key.package)
         return [VersionRow(r[0], VersionStatus(r[1]), r[2], r[3]) for r in rows]
 
     def list_packages(self, domain: str, repository: str) -> list[tuple[str, str, str]]:
@@ -523,7 +381,7 @@ class Store:
             self.require_repository(key.domain, key.repository)
             for version in versions:
                 row = self._version_row(key, version)
-                problem = _status_problem(row, version, target, expected, revisions.get(version))
+                problem = status_problem(row, version, target, expected, revisions.get(version))
                 if problem is not None:
                     failed[version] = problem
                     continue
@@ -546,7 +404,7 @@ class Store:
                     failed[version] = ("NOT_FOUND", f"Package version {version} not found")
                     continue
                 if expected is not None and row.status is not expected:
-                    failed[version] = _mismatched_status(row.status, expected)
+                    failed[version] = mismatched_status(row.status, expected)
                     continue
                 orphans += [a.digests.sha256 for a in self._asset_rows(key, version)]
                 where = (
@@ -566,8 +424,7 @@ class Store:
                     "SELECT COUNT(*) FROM assets WHERE sha256 = ?", (sha256,)
                 ).fetchone()
                 if uses == 0:
-                    db.execute("DELETE FROM blobs WHERE sha256 = ?", (sha256,))
-                    self.blob_path(sha256).unlink(missing_ok=True)
+                    self.blobs.drop(sha256)
 
     def replace_asset_bytes(self, key: PackageKey, version: str, asset: str, data: bytes) -> None:
         """Overwrite an asset's content behind the service's back (for audit tests).
@@ -577,7 +434,7 @@ class Store:
         """
         digests = Digests.of(data)
         with self._tx() as db:
-            self._place_blob(data, digests.sha256)
+            self.blobs.put(data, digests.sha256)
             db.execute(
                 "UPDATE assets SET size_bytes = ?, sha256 = ?, sha512 = ?, sha1 = ?, md5 = ?"
                 " WHERE domain = ? AND repository = ? AND format = ? AND namespace = ?"
@@ -604,51 +461,3 @@ class Store:
                 f"UPDATE versions SET revision = ? WHERE {where}",
                 (_new_revision(), *key.row(), version),
             )
-
-
-# Which status changes UpdatePackageVersionsStatus allows. AWS documents that Unfinished
-# cannot be a target and that Disposed/Deleted versions cannot be restored; the rest
-# (Published <-> Unlisted <-> Archived, Unfinished -> any allowed target) is allowed.
-_FINAL_STATUSES = frozenset({VersionStatus.DISPOSED, VersionStatus.DELETED})
-
-
-def _status_problem(
-    row: VersionRow | None,
-    version: str,
-    target: VersionStatus,
-    expected: VersionStatus | None,
-    revision: str | None,
-) -> tuple[str, str] | None:
-    if row is None:
-        return ("NOT_FOUND", f"Package version {version} not found")
-    if expected is not None and row.status is not expected:
-        return _mismatched_status(row.status, expected)
-    if revision is not None and revision != row.revision:
-        return ("MISMATCHED_REVISION", f"Expected revision {revision}, found {row.revision}")
-    if row.status in _FINAL_STATUSES:
-        return ("NOT_ALLOWED", f"Cannot change status from {row.status} to {target}")
-    return None
-
-
-def _mismatched_status(actual: VersionStatus, expected: VersionStatus) -> tuple[str, str]:
-    return ("MISMATCHED_STATUS", f"Expected status {expected}, found {actual}")
-
-
-def _not_found(resource_type: str, name: str) -> StoreError:
-    label = resource_type.replace("-", " ").capitalize()
-    return StoreError(
-        "ResourceNotFoundException",
-        f"{label} {name} not found",
-        resource_type=resource_type,
-        resource_id=name,
-    )
-
-
-def _version_not_unfinished(key: PackageKey, version: str, status: VersionStatus) -> StoreError:
-    return StoreError(
-        "ConflictException",
-        f"Package version {key.namespace}/{key.package}@{version} is {status};"
-        " assets can only be added to an Unfinished version",
-        resource_type="package-version",
-        resource_id=version,
-    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, NamedTuple, TypeAlias, cast
 
@@ -39,6 +39,9 @@ class Context:
     file: str  # as the user gave it
     paths: Paths
     quote_hint: str = " (quote it)"
+    # (field, value) pairs found valid, so that a name every line repeats (the domain,
+    # the namespace, a package's name) is checked once; bounded by its user (fastpath).
+    valid_names: set[tuple[str, object]] = field(default_factory=set)
 
     def place(self, line: int, field: str) -> Place:
         """The place of `field` on `line` of this manifest."""

@@ -23,6 +23,7 @@ from typing import Final, TextIO, TypeVar
 
 from uploader.manifest.duplicates import without_duplicates
 from uploader.manifest.entries import Entries, caller_defaults, read_entry, read_tree
+from uploader.manifest.fastpath import fast_version
 from uploader.manifest.fields import Context
 from uploader.manifest.jsonpos import (
     LINE_DECODER,
@@ -33,6 +34,7 @@ from uploader.manifest.jsonpos import (
     nesting,
 )
 from uploader.manifest.lines import Line, binary_lines, count_nonblank_lines, text_lines
+from uploader.manifest.nodes import JsonObject
 from uploader.manifest.paths import Paths
 from uploader.manifest.spec import Problem, VersionSpec
 from uploader.manifest.yamlnodes import Loader, YamlNode, YamlSyntaxError, compose
@@ -51,6 +53,7 @@ def read_manifest(
     base_dir: Path | None = None,
     allow_outside: bool = False,
     check_files: bool = True,
+    paths_from: Path | None = None,
 ) -> Iterator[VersionSpec | Problem]:
     """Yield each entry of a manifest as a `VersionSpec`, or as the `Problem`s that stop it.
 
@@ -63,8 +66,10 @@ def read_manifest(
             folder; for stdin, the current directory, which also anchors relative paths).
         allow_outside: accept asset paths outside `base_dir`.
         check_files: report missing, unreadable and non-regular asset files.
+        paths_from: relative asset paths start in this folder, and must resolve inside
+            it, wherever the manifest is (service mode: a job's root); overrides base_dir.
     """
-    ctx = _context(source, base_dir, allow_outside, check_files)
+    ctx = _context(source, base_dir, allow_outside, check_files, paths_from)
     inherited, problems = caller_defaults(defaults, ctx)
     if problems:
         yield from problems
@@ -171,6 +176,11 @@ def _read_json_line(
     except (ValueError, RecursionError) as error:
         yield Problem(ctx.place(line.number, ""), f"not valid JSON: {nesting(error)}")
         return
+    if isinstance(value, JsonObject):
+        spec = fast_version(value, line.number, index, inherited, ctx)
+        if spec is not None:
+            yield spec
+            return
     node = JsonNode.wrap(value, line.number, None)
     if node.kind != "mapping":
         message = f"must be a JSON object (one version per line), not {node.kind}"
@@ -228,14 +238,21 @@ def _reason(error: OSError) -> str:
 
 
 def _context(
-    source: str | Path, base_dir: Path | None, allow_outside: bool, check_files: bool
+    source: str | Path,
+    base_dir: Path | None,
+    allow_outside: bool,
+    check_files: bool,
+    paths_from: Path | None = None,
 ) -> Context:
     if str(source) == "-":
-        root = (base_dir or Path.cwd()).resolve()
+        root = (paths_from or base_dir or Path.cwd()).resolve()
         paths = Paths(root, root, allow_outside=allow_outside, check_files=check_files)
         return Context(STDIN_NAME, paths)
-    root = Path(os.path.abspath(source)).parent.resolve()
-    base = base_dir.resolve() if base_dir is not None else root
+    if paths_from is not None:
+        root = base = paths_from.resolve()
+    else:
+        root = Path(os.path.abspath(source)).parent.resolve()
+        base = base_dir.resolve() if base_dir is not None else root
     paths = Paths(root, base, allow_outside=allow_outside, check_files=check_files)
     known = _FORMATS.get(Path(source).suffix.lower())
     hint = " (quote it)" if known in (_Format.JSON, _Format.JSONL) else " (quote it in YAML)"
