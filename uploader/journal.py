@@ -317,6 +317,16 @@ class Journal:
         """What the journal knows of a version, or None."""
         return await self._committer.grouped(self._lookup, key, writes=False)
 
+    async def lookup_many(self, keys: Sequence[VersionKey]) -> list[JournalVersion | None]:
+        """What the journal knows of each version, in order: one call for a batch."""
+        return await self._committer.grouped(self._lookup_many, list(keys), writes=False)
+
+    @classmethod
+    def _lookup_many(
+        cls, db: sqlite3.Connection, keys: list[VersionKey]
+    ) -> list[JournalVersion | None]:
+        return [cls._lookup(db, key) for key in keys]
+
     @staticmethod
     def _lookup(db: sqlite3.Connection, key: VersionKey) -> JournalVersion | None:
         row = db.execute(

@@ -91,6 +91,12 @@ class Outcomes:
         """What the journal remembers of a version (None without a journal)."""
         return None if self._journal is None else await self._journal.lookup(key)
 
+    async def remembered_many(self, keys: list[VersionKey]) -> list[JournalVersion | None]:
+        """What the journal remembers of each version, in one call."""
+        if self._journal is None:
+            return [None] * len(keys)
+        return await self._journal.lookup_many(keys)
+
     def problem(self, problem: Problem) -> None:
         """A manifest entry that could not be read: reported, never tried."""
         log.error(str(problem), event_kind="manifest_problem")
@@ -150,12 +156,21 @@ class Outcomes:
         """One PublishPackageVersion request, counted whatever its fate."""
         self._report.totals.publish_requests += 1
 
-    def skipped(self, job: Job, reason: str) -> None:
-        """Nothing to do: the version is complete (the journal or the service says so)."""
+    def skipped(self, job: Job, reason: str, *, quiet: bool = False) -> None:
+        """Nothing to do: the version is complete (the journal or the service says so).
+
+        `quiet` logs it at debug level: a nightly rerun skips whole batches at once, and
+        says so in one line a batch rather than one a version.
+        """
         for _, record in job.pairs():
             record.outcome = AssetOutcome.PRESENT
         job.record.outcome = VersionOutcome.SKIPPED
-        log.info("version skipped", reason=reason)
+        if quiet:
+            spec = job.spec
+            log.debug("version skipped", reason=reason, namespace=spec.namespace,
+                      package=spec.package, version=spec.version)  # fmt: skip
+        else:
+            log.info("version skipped", reason=reason)
 
     def ended(self, job: Job, outcome: VersionOutcome, error: str | None = None) -> None:
         """The version's outcome (kept in memory until `close`)."""

@@ -43,7 +43,7 @@ from uploader.service_view import ServiceView
 
 log = structlog.get_logger(__name__)
 
-READ_BATCH: Final = 64  # manifest entries read per thread hop
+READ_BATCH: Final = 512  # manifest entries read per thread hop
 QUEUE_PER_WORKER: Final = 2
 MAX_FINALIZING: Final = 200  # versions sent and waiting for their finalization, at most
 
@@ -107,7 +107,7 @@ class Pipeline:
 
     async def run(self, entries: Iterator[VersionSpec | Problem]) -> None:
         """Process every entry; returns when all are done or raises FatalRemoteError."""
-        queue: asyncio.Queue[VersionSpec | None] = asyncio.Queue(self._workers * QUEUE_PER_WORKER)
+        queue: asyncio.Queue[Job | None] = asyncio.Queue(self._workers * QUEUE_PER_WORKER)
         try:
             async with asyncio.TaskGroup() as group:
                 if self._finalizer is not None:
@@ -123,38 +123,46 @@ class Pipeline:
         finally:
             self._report.totals.bytes_hashed = self._hasher.bytes_hashed
             while not queue.empty():  # read, never started (the run was cancelled)
-                if (spec := queue.get_nowait()) is not None:
-                    self._outcomes.never_started(spec)
+                if (job := queue.get_nowait()) is not None:
+                    self._outcomes.never_started(job.spec)
 
     async def _read(
-        self, entries: Iterator[VersionSpec | Problem], queue: asyncio.Queue[VersionSpec | None]
+        self, entries: Iterator[VersionSpec | Problem], queue: asyncio.Queue[Job | None]
     ) -> None:
         """Feed the queue from the manifest, reading it in a thread in small batches.
 
-        Once stopping, the rest of the manifest is still read, but only to list each of
-        its versions as `pending` in the report: the report accounts for every version.
+        Each batch's versions the journal knows done are settled first, together, without
+        a worker (`skip_known_done`). Once stopping, the rest of the manifest is still
+        read, but only to list each of its versions as `pending` in the report: the
+        report accounts for every version.
         """
         try:
             async for batch in batches(entries, READ_BATCH):
+                jobs = []
                 for entry in batch:
                     if isinstance(entry, Problem):
                         self._outcomes.problem(entry)
-                    elif self._stopping.is_set() or not await self._offer(queue, entry):
-                        self._outcomes.never_started(entry)
+                    else:
+                        jobs.append(Job.of(entry, self._scope))
+                if jobs and not self._stopping.is_set():
+                    jobs = await self._flow.skip_known_done(jobs)
+                for job in jobs:
+                    if self._stopping.is_set() or not await self._offer(queue, job):
+                        self._outcomes.never_started(job.spec)
         except asyncio.CancelledError:
             self._report.unread = True
             raise
         for _ in range(self._workers):
             await queue.put(None)
 
-    async def _offer(self, queue: asyncio.Queue[VersionSpec | None], spec: VersionSpec) -> bool:
+    async def _offer(self, queue: asyncio.Queue[Job | None], job: Job) -> bool:
         """Queue a version; False if a stop came first (the reader never waits past one)."""
         try:
-            queue.put_nowait(spec)
+            queue.put_nowait(job)
             return True
         except asyncio.QueueFull:
             pass
-        put = asyncio.ensure_future(queue.put(spec))
+        put = asyncio.ensure_future(queue.put(job))
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
             await asyncio.wait((put, stop), return_when=asyncio.FIRST_COMPLETED)
@@ -163,15 +171,13 @@ class Pipeline:
             put.cancel()  # a put already done stays done: the version is in the queue
         return put.done() and not put.cancelled()
 
-    async def _worker(
-        self, queue: asyncio.Queue[VersionSpec | None], versions: asyncio.TaskGroup
-    ) -> None:
+    async def _worker(self, queue: asyncio.Queue[Job | None], versions: asyncio.TaskGroup) -> None:
         """Take versions one by one; each goes on in a task of its own once its assets are
         sent, so its finalization (which lingers to batch) does not hold the worker."""
-        while (spec := await queue.get()) is not None:
+        while (job := await queue.get()) is not None:
             await self._in_flight.acquire()
             sent = asyncio.Event()
-            versions.create_task(self._one(Job.of(spec, self._scope), sent))
+            versions.create_task(self._one(job, sent))
             await sent.wait()
 
     async def _one(self, job: Job, sent: asyncio.Event) -> None:

@@ -60,6 +60,9 @@ class VersionFlow(Protocol):
     async def process(self, job: Job, sent: asyncio.Event) -> None:
         """Take the version as far as it goes; set `sent` once its worker may move on."""
 
+    async def skip_known_done(self, jobs: list[Job]) -> list[Job]:
+        """Settle the versions known done without a worker; the others, still to process."""
+
 
 async def hash_all(hasher: Hasher, job: Job, outcomes: Outcomes, *, keep_bytes: int) -> None:
     """Hash every asset into `job.digests`; RejectedError if a manifest sha256 disagrees."""
@@ -84,6 +87,10 @@ class HashOnly:
     def __init__(self, hasher: Hasher, outcomes: Outcomes) -> None:
         self._hasher = hasher
         self._outcomes = outcomes
+
+    async def skip_known_done(self, jobs: list[Job]) -> list[Job]:
+        """A dry run hashes every version: none is skipped."""
+        return jobs
 
     async def process(self, job: Job, sent: asyncio.Event) -> None:
         """Hash the version's files; its outcome is `hashed`."""
@@ -149,6 +156,58 @@ class Sender:
         await self._outcomes.present(job, plan.present)
         revision = await self._send_until_whole(job, plan, sent)
         await self._finish(job, revision)
+
+    async def skip_known_done(self, jobs: list[Job]) -> list[Job]:
+        """Skip, in one go, the versions of a batch the journal saw through with these files.
+
+        The nightly rerun of an unchanged store: one journal query for the batch, one
+        thread job that stats every file and takes the hash cache's word for it (a file
+        whose size, mtime or inode changed is hashed again), and the skipped versions'
+        records written together. The rest go to the workers, as ever.
+        """
+        if not self._trust_journal:
+            return jobs
+        known = await self._outcomes.remembered_many([job.key for job in jobs])
+        candidates = [
+            (job, seen) for job, seen in zip(jobs, known, strict=True)
+            if seen is not None and seen.state.done
+            and seen.target_status == job.spec.status.value
+        ]  # fmt: skip
+        if not candidates:
+            return jobs
+        try:
+            digests = await self._hasher.digest_all(
+                [asset.path for job, _ in candidates for asset in job.spec.assets]
+            )
+        except UploaderError:  # a file gone or unreadable: each version finds out alone
+            return jobs
+        done = self._done(candidates, digests)
+        await asyncio.gather(*(self._outcomes.close(job, sent=True) for job in done))
+        if done:
+            log.info(
+                "versions skipped", reason="done in an earlier run (journal)", versions=len(done)
+            )
+        skipped = {id(job) for job in done}
+        return [job for job in jobs if id(job) not in skipped]
+
+    def _done(
+        self, candidates: list[tuple[Job, JournalVersion]], digests: list[FileDigest]
+    ) -> list[Job]:
+        done: list[Job] = []
+        at = 0
+        for job, seen in candidates:
+            mine = digests[at : at + len(job.spec.assets)]
+            at += len(mine)
+            declared = all(
+                a.sha256 in (None, d.sha256) for a, d in zip(job.spec.assets, mine, strict=True)
+            )
+            wanted = {a.name: d.sha256 for a, d in zip(job.spec.assets, mine, strict=True)}
+            if declared and done_in_journal(seen, wanted, job.spec.status):
+                self._outcomes.hashed(job, mine)
+                job.digests = dict(zip(wanted, mine, strict=True))
+                self._outcomes.skipped(job, "done in an earlier run (journal)", quiet=True)
+                done.append(job)
+        return done
 
     async def _remembered(self, job: Job) -> JournalVersion | None:
         return await self._outcomes.remembered(job.key) if self._trust_journal else None

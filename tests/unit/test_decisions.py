@@ -388,6 +388,36 @@ async def test_a_version_the_journal_saw_through_is_skipped_without_a_request(
     assert known.state is VersionState.FINALIZED  # a skip keeps what the journal saw
 
 
+async def test_a_batch_the_journal_knows_is_settled_at_once_but_a_changed_file_is_not(
+    tmp_path: Path,
+) -> None:
+    """100 versions seen through; then one file changes and one disappears. The other 98
+    are skipped without a request, with their sizes and SHA-256s in the report; the
+    changed one is asked of the service (a conflict); the missing one is the manifest's
+    problem, alone."""
+    api = fake()
+    versions = {f"1.{n}": {"a.bin": b"%d" % n} for n in range(100)}
+    manifest = write_manifest(tmp_path, versions)
+    journal = tmp_path / "journal.sqlite"
+    await upload(api, manifest, journal=journal)
+    (tmp_path / "files" / "1.7" / "a.bin").write_bytes(b"changed")
+    (tmp_path / "files" / "1.9" / "a.bin").unlink()
+    calls = len(api.calls)
+
+    run = await upload(api, manifest, journal=journal)
+
+    statuses = {v["version"]: v["status"] for v in run.written["versions"]}
+    assert [v for v, status in statuses.items() if status != "skipped"] == ["1.7"]
+    assert "different content" in run.version("1.7")["error"]
+    assert len(statuses) == 99  # 1.9 is not a version to try: its file is missing
+    assert run.report.totals.problems == 1
+    assert "publish" not in api.calls[calls:]  # only reads, for 1.7
+    assert len(api.calls) - calls <= 4
+    (asset,) = run.version("1.42")["assets"]
+    assert asset["sha256"] == sha(b"42")
+    assert asset["size"] == 2
+
+
 async def test_reconcile_asks_the_service_instead_of_the_journal(tmp_path: Path) -> None:
     """With `reconcile`, a version the journal saw through is checked on the service (it
     is complete there: skipped, nothing sent); one deleted meanwhile is sent again."""
