@@ -73,6 +73,7 @@ __all__ = [
     "FIELDS",
     "NOT_WRITTEN",
     "Filters",
+    "JsonlWriter",
     "Layout",
     "ManifestAsset",
     "ScanProblem",
@@ -165,16 +166,31 @@ def write_jsonl(
     on_problem: Callable[[ScanProblem], object],
 ) -> ScanTotals:
     """Write each version as one JSON line (UTF-8 text) and hand each problem to `on_problem`."""
-    versions = assets = problems = 0
+    writer = JsonlWriter(out, on_problem=on_problem)
     for item in items:
+        writer.write(item)
+    return writer.totals
+
+
+class JsonlWriter:
+    """`write_jsonl` one item at a time, for a scan that comes as it is listed (stores)."""
+
+    def __init__(self, out: TextIO, *, on_problem: Callable[[ScanProblem], object]) -> None:
+        self._out = out
+        self._on_problem = on_problem
+        self.totals = ScanTotals(0, 0, 0)
+
+    def write(self, item: ScannedVersion | ScanProblem) -> None:
+        """Write a version as a line, or hand a problem on; count either."""
+        versions, assets, problems = self.totals
         if isinstance(item, ScanProblem):
-            problems += 1
-            on_problem(item)
-            continue
-        out.write(json.dumps(item.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n")
-        versions += 1
-        assets += len(item.assets)
-    return ScanTotals(versions, assets, problems)
+            self._on_problem(item)
+            self.totals = ScanTotals(versions, assets, problems + 1)
+            return
+        self._out.write(
+            json.dumps(item.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
+        )
+        self.totals = ScanTotals(versions + 1, assets + len(item.assets), problems)
 
 
 # --- Filters ---------------------------------------------------------------------------

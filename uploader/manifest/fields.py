@@ -289,34 +289,50 @@ def _check_size(node: Node, where: Where) -> Result:
 
 
 def _check_sha1(node: Node, where: Where) -> Result:
-    text, problems = _string(node, where)
-    if text is None:
-        return None, problems
-    if _SHA1_RE.fullmatch(text) is None:
-        return None, where.problem(f"{_shown(text)} is not a SHA-1 (40 hex digits)")
-    return text.lower(), []
+    return _checked_text(node, where, sha1_problem, str.lower)
 
 
 def _check_etag(node: Node, where: Where) -> Result:
-    text, problems = _string(node, where)
-    if text is None:
-        return None, problems
-    if not text or len(text) > MAX_TAG_CHARS or not text.isprintable():
-        return None, where.problem(f"must be 1 to {MAX_TAG_CHARS} printable characters")
-    return text, []
+    return _checked_text(node, where, etag_problem)
 
 
 def _check_last_modified(node: Node, where: Where) -> Result:
+    return _checked_text(node, where, last_modified_problem)
+
+
+def _checked_text(
+    node: Node, where: Where, check: Callable[[str], str | None], normal: Callable[[str], str] = str
+) -> Result:
     text, problems = _string(node, where)
     if text is None:
         return None, problems
+    reason = check(text)
+    return (None, where.problem(reason)) if reason else (normal(text), [])
+
+
+def sha1_problem(text: str) -> str | None:
+    """Why `text` is not a SHA-1 (40 hex digits, either case), or None."""
+    if _SHA1_RE.fullmatch(text) is None:
+        return f"{_shown(text)} is not a SHA-1 (40 hex digits)"
+    return None
+
+
+def etag_problem(text: str) -> str | None:
+    """Why `text` is not an `etag` a manifest takes, or None."""
+    if not text or len(text) > MAX_TAG_CHARS or not text.isprintable():
+        return f"must be 1 to {MAX_TAG_CHARS} printable characters"
+    return None
+
+
+def last_modified_problem(text: str) -> str | None:
+    """Why `text` is not an ISO 8601 time with a UTC offset, or None."""
     try:
         moment = datetime.datetime.fromisoformat(text)
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        return None, where.problem(f"{_shown(text)} is not an ISO 8601 time with a UTC offset")
-    return text, []
+        return f"{_shown(text)} is not an ISO 8601 time with a UTC offset"
+    return None
 
 
 def _shown(text: str) -> str:
