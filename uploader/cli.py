@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -25,7 +26,7 @@ from uploader.emulator_cli import emulator
 from uploader.errors import InvalidInputError, Outcome, UploaderError, exit_code, outcome_of
 from uploader.logs import configure_logging
 from uploader.options import settings_from, settings_options, shown, source_of
-from uploader.scan_cli import SourceOptions, scan_store, source_options
+from uploader.scan_cli import SourceOptions, prepare_store, source_options
 from uploader.service_cli import serve
 from uploader.setting import Command
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from uploader.config import RunSettings
+    from uploader.scan import JsonlWriter, ScannedVersion, ScanProblem
 
 
 class _Uploader(click.Group):
@@ -357,29 +359,30 @@ def scan(
 
     source = SourceOptions.pop(params)
     try:
-        with _manifest_out(output) as out:
-            writer = scanning.JsonlWriter(out, on_problem=on_problem)
-            if source.remote(root):
-                from uploader.stores.listing import ListingScan
+        if source.remote(root):
+            from uploader.stores.listing import ListingScan
 
-                scanner = ListingScan(
-                    scanning.Layout.parse(layout), include=include, exclude=exclude,
-                    namespace=namespace, hidden=hidden,
-                )  # fmt: skip
-                scan_store(root, source, scanner, writer)
-            else:
-                folder = click.Path(file_okay=False, exists=True, path_type=Path).convert(
-                    root, None, click.get_current_context()
-                )
-                for item in scanning.scan(
-                    folder, layout=scanning.Layout.parse(layout), include=include,
-                    exclude=exclude, namespace=namespace, hidden=hidden,
-                    output_dir=(output.parent if output else Path.cwd()).resolve(),
-                    ignore_files=[output.resolve()] if output else [],
-                ):  # fmt: skip
-                    writer.write(item)
+            scanner = ListingScan(
+                scanning.Layout.parse(layout), include=include, exclude=exclude,
+                namespace=namespace, hidden=hidden,
+            )  # fmt: skip
+            write = prepare_store(root, source, scanner).run
+        else:
+            folder = click.Path(file_okay=False, exists=True, path_type=Path).convert(
+                root, None, click.get_current_context()
+            )
+            items = scanning.scan(
+                folder, layout=scanning.Layout.parse(layout), include=include,
+                exclude=exclude, namespace=namespace, hidden=hidden,
+                output_dir=(output.parent if output else Path.cwd()).resolve(),
+                ignore_files=[output.resolve()] if output else [],
+            )  # fmt: skip
+            write = functools.partial(_write_all, items)
     except (ValueError, NotADirectoryError) as error:
         raise click.UsageError(str(error)) from None
+    with _manifest_out(output) as out:  # only once every argument is good
+        writer = scanning.JsonlWriter(out, on_problem=on_problem)
+        write(writer)
     totals = writer.totals
     click.echo(
         f"scanned {root}: {totals.versions} version(s), {totals.assets} asset(s), "
@@ -387,6 +390,11 @@ def scan(
         err=True,
     )
     return Outcome.SOME_FAILED if totals.problems else Outcome.DONE
+
+
+def _write_all(items: Iterable[ScannedVersion | ScanProblem], writer: JsonlWriter) -> None:
+    for item in items:
+        writer.write(item)
 
 
 @contextlib.contextmanager

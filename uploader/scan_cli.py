@@ -21,9 +21,10 @@ from uploader.errors import FatalRemoteError, InvalidInputError
 
 if TYPE_CHECKING:
     from uploader.scan import JsonlWriter, ScanProblem
+    from uploader.stores.http import SourceAuth
     from uploader.stores.listing import ListingScan, StoreFile
 
-__all__ = ["SourceOptions", "scan_store", "source_options"]
+__all__ = ["SourceOptions", "StoreScan", "prepare_store", "source_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,75 +78,82 @@ class SourceOptions:
         return store
 
 
-def scan_store(
-    root: str, options: SourceOptions, scanner: ListingScan, writer: JsonlWriter
-) -> None:
-    """List the store ROOT names and write its manifest as it comes (runs an event loop)."""
-    asyncio.run(_scan(root, options, scanner, writer))
+@dataclass(frozen=True)
+class StoreScan:
+    """A scan of a store, its arguments checked (`prepare_store`), not yet started."""
+
+    root: str
+    options: SourceOptions
+    scanner: ListingScan
+    auth: SourceAuth | None  # Artifactory and Nexus
+    base: str
+
+    def run(self, writer: JsonlWriter) -> None:
+        """List the store and write its manifest as it comes (runs an event loop)."""
+        asyncio.run(self._scan(writer))
+
+    async def _scan(self, writer: JsonlWriter) -> None:
+        from uploader.stores.listing import ListingOrderError, scan_listing
+
+        async with self._listing() as files:
+            try:
+                async for item in scan_listing(files, self.scanner):
+                    writer.write(item)
+            except ListingOrderError as error:
+                raise FatalRemoteError(f"source: {self.root}: {error}") from error
+
+    @contextlib.asynccontextmanager
+    async def _listing(self) -> AsyncIterator[AsyncIterator[StoreFile | ScanProblem]]:
+        if self.auth is not None:
+            async with self._http_listing(self.auth) as files:
+                yield files
+            return
+        from uploader.stores import s3
+
+        options = self.options
+        settings = s3.S3Settings(
+            options.source_profile, options.source_region, options.source_endpoint_url
+        )
+        async with s3.open_s3(settings) as client:
+            yield s3.list_s3(client, s3.S3Location.parse(self.root))
+
+    @contextlib.asynccontextmanager
+    async def _http_listing(
+        self, auth: SourceAuth
+    ) -> AsyncIterator[AsyncIterator[StoreFile | ScanProblem]]:
+        from uploader.stores.http import GuardedClient, open_session
+
+        async with open_session() as session:
+            client = GuardedClient(session, auth)
+            if self.options.artifactory:
+                from uploader.stores import artifactory
+
+                where = artifactory.ArtifactoryRepo(self.base, self.root)
+                yield artifactory.list_artifactory(
+                    client, where, deep_at=self.scanner.deep_at, pruned=self.scanner.pruned
+                )
+            else:
+                from uploader.stores import nexus
+
+                yield nexus.list_nexus(client, nexus.NexusRepo(self.base, self.root))
 
 
-async def _scan(
-    root: str, options: SourceOptions, scanner: ListingScan, writer: JsonlWriter
-) -> None:
-    from uploader.stores.listing import ListingOrderError, scan_listing
+def prepare_store(root: str, options: SourceOptions, scanner: ListingScan) -> StoreScan:
+    """Check what names the store and its credentials, before anything is written."""
+    if not (options.artifactory or options.nexus):
+        from uploader.stores.s3 import S3Location
 
-    async with _listing(root, options, scanner) as files:
-        try:
-            async for item in scan_listing(files, scanner):
-                writer.write(item)
-        except ListingOrderError as error:
-            raise FatalRemoteError(f"source: {root}: {error}") from error
-
-
-@contextlib.asynccontextmanager
-async def _listing(
-    root: str, options: SourceOptions, scanner: ListingScan
-) -> AsyncIterator[AsyncIterator[StoreFile | ScanProblem]]:
-    if options.artifactory or options.nexus:
-        async with _http_listing(root, options, scanner) as files:
-            yield files
-        return
-    from uploader.stores import s3
-
-    where = s3.S3Location.parse(root)
-    settings = s3.S3Settings(
-        options.source_profile, options.source_region, options.source_endpoint_url
-    )
-    async with s3.open_s3(settings) as client:
-        yield s3.list_s3(client, where)
-
-
-@contextlib.asynccontextmanager
-async def _http_listing(
-    repo: str, options: SourceOptions, scanner: ListingScan
-) -> AsyncIterator[AsyncIterator[StoreFile | ScanProblem]]:
-    from uploader.stores.http import (
-        GuardedClient,
-        Origin,
-        SourceAuth,
-        load_netrc,
-        open_session,
-        parse_source_header,
-    )
+        S3Location.parse(root)
+        return StoreScan(root, options, scanner, None, "")
+    from uploader.stores.http import Origin, SourceAuth, load_netrc, parse_source_header
 
     base = _base_url(options.artifactory or options.nexus or "")
-    if not repo or "/" in repo:
-        raise InvalidInputError(f"repository {repo!r}: give the repository's name as ROOT")
+    if not root or "/" in root:
+        raise InvalidInputError(f"repository {root!r}: give the repository's name as ROOT")
     headers = tuple(parse_source_header(text) for text in options.source_headers)
-    auth = SourceAuth(Origin.of(base), headers, load_netrc())
-    async with open_session() as session:
-        client = GuardedClient(session, auth)
-        if options.artifactory:
-            from uploader.stores import artifactory
-
-            where = artifactory.ArtifactoryRepo(base, repo)
-            yield artifactory.list_artifactory(
-                client, where, deep_at=scanner.deep_at, pruned=scanner.pruned
-            )
-        else:
-            from uploader.stores import nexus
-
-            yield nexus.list_nexus(client, nexus.NexusRepo(base, repo))
+    return StoreScan(
+        root, options, scanner, SourceAuth(Origin.of(base), headers, load_netrc()), base
+    )
 
 
 def _base_url(text: str) -> str:

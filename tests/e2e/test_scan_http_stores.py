@@ -268,3 +268,14 @@ async def test_the_fake_answers_401_404_and_pages(store: StoreServer) -> None:
             items += len(page["items"])
             token = page["continuationToken"]
     assert items == 50
+
+
+def test_bad_arguments_leave_an_existing_manifest_alone(store: StoreServer, tmp_path: Path) -> None:
+    """A header naming an unset variable, or a bad layout, fails before -o is opened."""
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("kept\n")
+    unset = scan("--nexus", store.url, "r", "--source-header", "Authorization: env:NOT_SET_VAR",
+                 "-o", str(manifest))  # fmt: skip
+    layout = scan("--nexus", store.url, "r", "--layout", "{package}/", "-o", str(manifest))
+    assert (unset.exit_code, layout.exit_code) == (2, 2)
+    assert manifest.read_text() == "kept\n"
