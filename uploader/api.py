@@ -8,10 +8,15 @@ and rate limiting are `Remote`'s, around either.
 Every method raises the errors of `uploader.errors`: `RejectedError` with code
 `ResourceNotFoundException` where the service has no such thing (unless the method says it
 returns None), `ConflictError`, `RetryableRemoteError`, `FatalRemoteError`.
+
+`Operation` names the requests those methods make, as CodeArtifact names them; the two
+observer Protocols are how a watcher (`metrics.Metrics`) hears of each request and retry
+without the client or `Remote` knowing what it does with them.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import BinaryIO, Protocol
 
 from uploader.domain import (
@@ -22,6 +27,36 @@ from uploader.domain import (
     Target,
     VersionStatus,
 )
+from uploader.errors import RemoteError, RetryableRemoteError
+
+
+class Operation(StrEnum):
+    """A CodeArtifact operation we call, by its API name (botocore's model holds each)."""
+
+    CREATE_DOMAIN = "CreateDomain"
+    CREATE_REPOSITORY = "CreateRepository"
+    DESCRIBE_REPOSITORY = "DescribeRepository"
+    DESCRIBE_PACKAGE_VERSION = "DescribePackageVersion"
+    LIST_PACKAGE_VERSIONS = "ListPackageVersions"
+    LIST_PACKAGE_VERSION_ASSETS = "ListPackageVersionAssets"
+    PUBLISH_PACKAGE_VERSION = "PublishPackageVersion"
+    UPDATE_PACKAGE_VERSIONS_STATUS = "UpdatePackageVersionsStatus"
+
+
+class RequestObserver(Protocol):
+    """Hears of every request the client made (one attempt each), as it ends."""
+
+    def request_ended(
+        self, operation: Operation, duration_s: float, error: RemoteError | None
+    ) -> None:
+        """`operation` took `duration_s`, and failed with `error` (None: it succeeded)."""
+
+
+class RetryObserver(Protocol):
+    """Hears of every failed attempt that `Remote` is about to try again."""
+
+    def retrying(self, error: RetryableRemoteError) -> None:
+        """`error` ended an attempt; another one follows after the back-off."""
 
 
 class CodeArtifactAPI(Protocol):

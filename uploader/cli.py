@@ -212,18 +212,13 @@ def validate(manifest: str, **params: Any) -> Outcome:
     Entries inherit the same defaults as with `run` (--domain, --repository, ... from
     flags, UPLOADER_* variables or the config file's [run] table).
     """
-    from uploader.filters import in_part, in_shard
-    from uploader.manifest import Problem, read_manifest
+    from uploader.filters import manifest_entries
+    from uploader.manifest import Problem
 
-    settings = settings_from(manifest, params)
-    # As runner.manifest_entries reads for `run`, and with the `url` assets that `run`
-    # does not upload yet (each is a problem there): they are checked here all the same.
-    entries = read_manifest(
-        settings.manifest, defaults=settings.manifest_defaults(), remote_assets=True,
-        allow_outside=settings.allow_outside, paths_from=settings.asset_root,
-    )  # fmt: skip
     problems = versions = assets = 0
-    for entry in in_part(in_shard(entries, settings.shard), settings.part):
+    # With the `url` assets `run` does not upload yet (each is a problem there): they are
+    # checked here all the same.
+    for entry in manifest_entries(settings_from(manifest, params), remote_assets=True):
         if isinstance(entry, Problem):
             problems += 1
             click.echo(str(entry), err=True)

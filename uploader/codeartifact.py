@@ -21,6 +21,15 @@ A hostile endpoint gets no more than a faithful one (issue 15):
   attempt at once (`file changed during upload`), instead of leaving the server waiting
   for bytes that never come; the next attempt finds the file changed and hashes it again.
 
+Every request is one `CodeArtifact._call`, named by its `Operation`: an error it ends in
+carries that name (`RemoteError.operation`), and an optional `RequestObserver` hears of
+its duration and outcome (metrics.py). Why there, and not in aiobotocore's event hooks
+(`before-call`/`after-call` on `client.meta.events`): a request our deadline cancels
+(`asyncio.timeout`) never reaches `after-call` or `after-call-error`, the hooks see
+botocore's errors rather than ours (the retry reason is decided by `translate`, here),
+and their arguments hold the request's headers, which a metrics observer has no business
+seeing. `_call` sees every attempt, ours and theirs alike, and nothing secret.
+
 Both HTTP guards live in `_GuardedResponse`, aiohttp's `response_class` of the session
 aiobotocore builds (`GuardedHTTPSession`, given as `AioConfig(http_session_cls=...)`).
 Errors raised there reach us wrapped by aiobotocore (`HTTPClientError(error=...)`) and
@@ -33,6 +42,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import (
@@ -57,12 +67,14 @@ from aiohttp import hdrs
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectTimeoutError,
     CredentialRetrievalError,
     HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
     ProfileNotFound,
+    ReadTimeoutError,
 )
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
@@ -70,6 +82,7 @@ from botocore.exceptions import (
 from yarl import URL
 
 from uploader import constants as c
+from uploader.api import Operation, RequestObserver
 from uploader.domain import (
     AssetListing,
     PackageRef,
@@ -85,6 +98,7 @@ from uploader.errors import (
     RejectedError,
     RemoteError,
     RetryableRemoteError,
+    RetryReason,
     ThrottledError,
 )
 from uploader.hashing import ShortReadError
@@ -257,12 +271,21 @@ def translate(error: BaseException) -> RemoteError | None:
     if isinstance(error, NoRegionError | ProfileNotFound):
         return FatalRemoteError(str(error), code=type(error).__name__)
     if isinstance(error, BotoConnectionError | HTTPClientError | aiohttp.ClientError | OSError):
-        return RetryableRemoteError(f"connection failed: {error}", code=type(error).__name__)
+        return RetryableRemoteError(
+            f"connection failed: {error}", code=type(error).__name__, reason=_transport(error)
+        )
     if isinstance(error, TimeoutError):
-        return RetryableRemoteError("request timed out", code="Timeout")
+        return RetryableRemoteError("request timed out", code="Timeout", reason=RetryReason.TIMEOUT)
     if isinstance(error, BotoCoreError):
         return FatalRemoteError(str(error), code=type(error).__name__)
     return None
+
+
+def _transport(error: BaseException) -> RetryReason:
+    """A transport failure's kind: a deadline passed (ours, botocore's or aiohttp's), or
+    the connection failed. (TimeoutError is an OSError: it is caught with the others.)"""
+    timeouts = TimeoutError | ReadTimeoutError | ConnectTimeoutError | aiohttp.ServerTimeoutError
+    return RetryReason.TIMEOUT if isinstance(error, timeouts) else RetryReason.CONNECTION
 
 
 def _ours_within(error: BaseException) -> RemoteError | None:
@@ -307,7 +330,9 @@ def _from_client_error(error: ClientError) -> RemoteError:
     if code == "ThrottlingException" or status == 429:
         return ThrottledError(text, retry_after_s=_retry_after_s(response), status=status)
     if code == "InternalServerException" or (status is not None and status >= 500):
-        return RetryableRemoteError(text, code=code or str(status), status=status)
+        return RetryableRemoteError(
+            text, code=code or str(status), status=status, reason=RetryReason.SERVER_ERROR
+        )
     if code == "ConflictException":
         return ConflictError(text, code=code, status=status)
     if code in _FATAL_CODES:
@@ -373,29 +398,67 @@ class CodeArtifact:
 
     Retrying and rate limiting are the caller's (pipeline + retry + limits): this class
     only makes single, deadline-bounded requests.
+
+    Args:
+        client: the aioboto3 client.
+        max_pages: the most pages a listing may take.
+        observer: told of every request's operation, duration and error (metrics).
+        clock: monotonic seconds, for the durations.
     """
 
-    def __init__(self, client: CodeArtifactClient, *, max_pages: int = c.MAX_LIST_PAGES) -> None:
+    def __init__(
+        self,
+        client: CodeArtifactClient,
+        *,
+        max_pages: int = c.MAX_LIST_PAGES,
+        observer: RequestObserver | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self._client = client
         self._max_pages = max_pages
+        self._observer = observer
+        self._clock = clock
 
-    async def _call(self, call: Callable[[], Awaitable[T]], timeout_s: float) -> T:
-        with translated():
-            async with asyncio.timeout(timeout_s):
-                return await call()
+    async def _call(
+        self, operation: Operation, call: Callable[[], Awaitable[T]], timeout_s: float
+    ) -> T:
+        """One request: under its deadline, its error ours and naming `operation`."""
+        started_s = self._clock()
+        try:
+            with translated():
+                async with asyncio.timeout(timeout_s):
+                    result = await call()
+        except RemoteError as error:
+            error.operation = operation
+            self._observe(operation, started_s, error)
+            raise
+        self._observe(operation, started_s, None)
+        return result
+
+    def _observe(self, operation: Operation, started_s: float, error: RemoteError | None) -> None:
+        if self._observer is not None:
+            self._observer.request_ended(operation, self._clock() - started_s, error)
 
     async def describe_repository(self, target: Target) -> None:
         """Raise FatalRemoteError unless the domain and repository exist and are reachable."""
         await self._call(
-            lambda: self._client.describe_repository(**_repository(target)), attempt_timeout_s()
+            Operation.DESCRIBE_REPOSITORY,
+            lambda: self._client.describe_repository(**_repository(target)),
+            attempt_timeout_s(),
         )
 
     async def create_repository(self, target: Target) -> None:
         """Create the domain and repository, ignoring the ones that exist (emulator set-up)."""
         with contextlib.suppress(ConflictError):
-            await self._call(lambda: self._client.create_domain(domain=target.domain), 30.0)
+            await self._call(
+                Operation.CREATE_DOMAIN, lambda: self._client.create_domain(domain=target.domain),
+                30.0,
+            )  # fmt: skip
         with contextlib.suppress(ConflictError):
-            await self._call(lambda: self._client.create_repository(**_repository(target)), 30.0)
+            await self._call(
+                Operation.CREATE_REPOSITORY,
+                lambda: self._client.create_repository(**_repository(target)), 30.0,
+            )  # fmt: skip
 
     async def publish(
         self,
@@ -423,7 +486,9 @@ class CodeArtifact:
             return reply
 
         try:
-            reply = await self._call(send, attempt_timeout_s(size_bytes))
+            reply = await self._call(
+                Operation.PUBLISH_PACKAGE_VERSION, send, attempt_timeout_s(size_bytes)
+            )
         except RetryableRemoteError as error:
             if error.code == "FileChanged":
                 log.warning("file changed during upload", asset=asset_name, error=str(error))
@@ -438,6 +503,7 @@ class CodeArtifact:
         kwargs = _package(package)
         try:
             described = await self._call(
+                Operation.DESCRIBE_PACKAGE_VERSION,
                 lambda: self._client.describe_package_version(**kwargs, packageVersion=version),
                 attempt_timeout_s(),
             )
@@ -455,7 +521,10 @@ class CodeArtifact:
         return RemoteVersion(status, listing.revision, listing.assets)
 
     async def _pages(
-        self, method: Callable[..., Awaitable[Mapping[str, Any]]], **kwargs: Any
+        self,
+        operation: Operation,
+        method: Callable[..., Awaitable[Mapping[str, Any]]],
+        **kwargs: Any,
     ) -> AsyncGenerator[Mapping[str, Any], None]:
         """Every page of a list call, each request under its own deadline.
 
@@ -466,6 +535,7 @@ class CodeArtifact:
         seen: set[bytes] = set()  # digests: a hostile token may be megabytes long
         for number in range(1, self._max_pages + 1):
             page = await self._call(
+                operation,
                 functools.partial(method, **kwargs, maxResults=c.MAX_RESULTS_LIMIT, **token),
                 attempt_timeout_s(),
             )
@@ -494,7 +564,8 @@ class CodeArtifact:
         kwargs = _package(package)
         found: dict[str, RemoteAsset] = {}
         revision = ""
-        pages = self._pages(self._client.list_package_version_assets, **kwargs,
+        pages = self._pages(Operation.LIST_PACKAGE_VERSION_ASSETS,
+                            self._client.list_package_version_assets, **kwargs,
                             packageVersion=version)  # fmt: skip
         async for page in pages:
             revision = revision or str(page.get("versionRevision", ""))
@@ -516,7 +587,9 @@ class CodeArtifact:
         """
         kwargs = _package(package)
         found: dict[str, VersionStatus | None] = {}
-        pages = self._pages(self._client.list_package_versions, **kwargs)
+        pages = self._pages(
+            Operation.LIST_PACKAGE_VERSIONS, self._client.list_package_versions, **kwargs
+        )
         try:
             async with contextlib.aclosing(pages):
                 async for page in pages:
@@ -547,6 +620,7 @@ class CodeArtifact:
         revisions = {v: r for v, r in versions.items() if r}
         extra = {"versionRevisions": revisions} if revisions else {}
         reply = await self._call(
+            Operation.UPDATE_PACKAGE_VERSIONS_STATUS,
             lambda: self._client.update_package_versions_status(
                 **_package(package), versions=list(versions),
                 expectedStatus=VersionStatus.UNFINISHED.value, targetStatus=target_status.value,

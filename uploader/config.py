@@ -64,7 +64,11 @@ from uploader.setting import (
 DEFAULT_LOCAL_DIR: Final = Path(".uploader/emulator")
 AUTO_CEILING_PER_S: Final = c.ACCOUNT_WRITE_RATE_PER_S
 MAX_PROCESSES: Final = 64
+MAX_PORT: Final = 65535
 AUTO_STEP_PER_S: Final = 1.0  # publishes/s added per second of success under --rate auto
+# Under --rate auto, how far above its share one of several shards may probe: enough to
+# take up a share another shard leaves, not enough for N shards to overrun the quota N-fold.
+SHARD_HEADROOM: Final = 1.2
 LOCAL_CREDENTIALS: Final = ("local", "local")  # the embedded emulator accepts any signer
 CONFIG_TABLE: Final = "run"  # the one table of a config file every command reads
 
@@ -137,6 +141,32 @@ def parse_rate(text: str) -> Rate:
             f"--rate {text!r}: expected requests per second (at least {c.MIN_RATE_PER_S:g}) or auto"
         )
     return Rate(rate)
+
+
+class Address(NamedTuple):
+    """`--metrics-addr`: a host (name or address) and a port (0: any free one)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+_ADDRESS: Final = re.compile(
+    r"(?:\[(?P<v6>[0-9A-Fa-f:.%]+)\]|(?P<host>[^\s:/\[\]]+)):(?P<port>\d{1,5})"
+)  # an IPv6 address in brackets, or a name or IPv4 address; a port
+
+
+def parse_address(text: str) -> Address:
+    """`--metrics-addr`: `HOST:PORT`, an IPv6 host in brackets (`[::1]:9100`), port 0-65535."""
+    match = _ADDRESS.fullmatch(text.strip())
+    if match is None or int(match["port"]) > MAX_PORT:
+        raise InvalidInputError(
+            f"--metrics-addr {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9100 or [::1]:0"
+            " (port 0: any free port)"
+        )
+    return Address(match["v6"] or match["host"], int(match["port"]))
 
 
 _DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([hms]?)")
@@ -241,6 +271,11 @@ class RunSettings:
         (1, 1), "Take the K-th of N shares of the packages (for parallel jobs).", _SHARD,
         MANIFEST,
     )  # fmt: skip
+    parallel: int | None = setting(
+        None, "Shards running at once: --rate is the whole job's, each shard takes 1/P of it "
+        "(default: N of --shard K/N; set it to a Kubernetes Indexed Job's parallelism).",
+        Count(), ONE_RUN, metavar="P",
+    )  # fmt: skip
     # Where the service is.
     region: str | None = setting(
         None, "AWS region (also AWS_REGION, then AWS_DEFAULT_REGION; default: the profile's).",
@@ -321,6 +356,15 @@ class RunSettings:
         "(for endpoints that allow more than one process can send).",
         Count(maximum=MAX_PROCESSES), RUN_ONLY,
     )  # fmt: skip
+    metrics_addr: Address | None = setting(
+        None, "Serve Prometheus metrics at http://HOST:PORT/metrics while the run runs "
+        "(port 0: any free port, logged).", Parsed(parse_address, str, "HOST:PORT"), RUN_ONLY,
+    )  # fmt: skip
+    metrics_file: Path | None = setting(
+        None, "Write Prometheus metrics to this file at the end of the run, whatever its "
+        "outcome (node_exporter's textfile format: name it *.prom).", FilePath(), RUN_ONLY,
+        metavar="PATH",
+    )  # fmt: skip
     part: tuple[int, int] = setting(
         (1, 1), "This process's share of a --processes run (set by the parent).",
         Parsed(parse_part, show_share, "J/M"), RUN_ONLY, hidden=True,
@@ -336,6 +380,17 @@ class RunSettings:
                 "--processes above 1 needs a manifest file and an endpoint: not --local"
                 " or a manifest on stdin"
             )
+        if self.parallel is not None and self.parallel > self.shard[1]:
+            raise InvalidInputError(
+                f"--parallel {self.parallel}: more shards at once than the {self.shard[1]}"
+                " of --shard"
+            )
+        if self.processes > 1 and (self.metrics_addr or self.metrics_file):
+            raise InvalidInputError("--metrics-addr and --metrics-file need --processes 1")
+
+    def shards_at_once(self) -> int:
+        """How many shards of the job run at the same time (they share its rate)."""
+        return self.parallel if self.parallel is not None else self.shard[1]
 
     def journal_path(self) -> Path:
         """Where the journal lives."""
@@ -365,17 +420,25 @@ class RunSettings:
         if self.rate is not None and self.rate.per_s is not None:
             rates[Family.PUBLISH] = self.rate.per_s
             rates[Family.WRITE] = max(c.ACCOUNT_WRITE_RATE_PER_S, self.rate.per_s * 1.25)
-        parts = self.part[1]  # processes sharing the run share its quotas
-        rates = {family: rate / parts for family, rate in rates.items()}
+        # The rates are the whole job's: shards running at once, and the processes of one
+        # shard's run, each take their share.
+        sharing = self.part[1] * self.shards_at_once()
+        rates = {family: rate / sharing for family, rate in rates.items()}
         if self.rate is None or not self.rate.auto:
             return RateLimits(rates)
-        # `auto` starts at the published quota and probes upwards, slowly, to the account's
-        # write quota (no publish rate can exceed it): quotas are adjustable, and AIMD finds
-        # the one this account has. A throttle halves the rate; success adds 1/s per second.
+        # `auto` starts at the published quota's share and probes upwards, slowly, to the
+        # account's write quota (no publish rate can exceed it): quotas are adjustable, and
+        # AIMD finds the one this account has. A throttle halves the rate; success adds
+        # 1/s per second to the whole job, so 1/N of it to each of N shards (N shards each
+        # adding 1/s would probe N times as fast and mostly find throttles).
+        ceiling = AUTO_CEILING_PER_S / sharing
+        if self.shards_at_once() > 1:
+            ceiling *= SHARD_HEADROOM
+        step = AUTO_STEP_PER_S / sharing
         return RateLimits(
             rates,
-            adaptive=AdaptivePolicy(increase_fraction_per_s=AUTO_STEP_PER_S / AUTO_CEILING_PER_S),
-            ceilings_per_s={Family.PUBLISH: AUTO_CEILING_PER_S / parts},
+            adaptive=AdaptivePolicy(increase_fraction_per_s=step / ceiling),
+            ceilings_per_s={Family.PUBLISH: ceiling},
         )
 
     def to_json(self) -> dict[str, Any]:

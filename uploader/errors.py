@@ -5,11 +5,15 @@
     ├── Interrupted          exit 130  the run is stopping (a signal): nothing new starts
     ├── RemoteError                    the service said no (translated in codeartifact.py)
     │   ├── RetryableRemoteError       throttling, 5xx, connection drops, timeouts
+    │   │   │                          (`reason`: which of them, a RetryReason)
     │   │   └── ThrottledError         429; carries the server's Retry-After
     │   ├── ConflictError              the asset or version exists in another state
     │   ├── RejectedError              validation or quota: this item fails, the run goes on
     │   └── FatalRemoteError   exit 3  no credentials, access denied, domain/repo not found
     └── JournalError           exit 3  the resume journal cannot be read or written
+
+A `RemoteError` that came from a request names it: `operation` is the CodeArtifact
+operation (`PublishPackageVersion`), set where the request was made (codeartifact.py).
 
 Every command returns an `Outcome`; `exit_code` is the one place an outcome, or an error
 that ended a command, becomes the process's exit code (README.md, "Exit codes").
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Mapping
-from enum import Enum, IntEnum
+from enum import Enum, IntEnum, StrEnum
 from typing import Final
 
 
@@ -85,10 +89,32 @@ class RemoteError(UploaderError):
         super().__init__(message)
         self.code = code
         self.status = status
+        self.operation = ""  # the request's operation, once codeartifact.py names it
+
+
+class RetryReason(StrEnum):
+    """Why a transient failure happened: the `reason` of a retry, in metrics and logs."""
+
+    THROTTLED = "throttled"  # the service asked us to slow down (429)
+    SERVER_ERROR = "server_error"  # a 5xx reply
+    CONNECTION = "connection"  # refused, reset or dropped on the way
+    TIMEOUT = "timeout"  # no whole reply within the attempt's deadline
+    OTHER = "other"  # a reply we cannot use (too long, unconfirmed), a file that changed
 
 
 class RetryableRemoteError(RemoteError):
-    """A transient failure: the same request may succeed later."""
+    """A transient failure: the same request may succeed later; `reason` says which kind."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        status: int | None = None,
+        reason: RetryReason = RetryReason.OTHER,
+    ) -> None:
+        super().__init__(message, code=code, status=status)
+        self.reason = reason
 
 
 class ThrottledError(RetryableRemoteError):
@@ -97,7 +123,9 @@ class ThrottledError(RetryableRemoteError):
     def __init__(
         self, message: str, *, retry_after_s: float | None = None, status: int | None = 429
     ) -> None:
-        super().__init__(message, code="ThrottlingException", status=status)
+        super().__init__(
+            message, code="ThrottlingException", status=status, reason=RetryReason.THROTTLED
+        )
         self.retry_after_s = retry_after_s
 
 

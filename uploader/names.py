@@ -100,8 +100,20 @@ def asset_name_char_ok(char: str) -> bool:
     return char in ASSET_NAME_SPECIALS or unicodedata.category(char) in _ASSET_NAME_CATEGORIES
 
 
+# Most names are plain ASCII (`app-1.2.3.tar.gz`): one regex says so; the rest take the
+# per-character rule below. Both accept exactly the documented set.
+_PLAIN_ASSET_NAME: Final = re.compile(r"[A-Za-z0-9" + re.escape(ASSET_NAME_SPECIALS) + r"]+")
+
+
 def check_asset_name(value: object) -> str | None:
     """An asset name of a generic package: 1..255 characters of the documented set."""
+    if (
+        isinstance(value, str)
+        and len(value) <= c.ASSET_NAME_MAX_LEN
+        and value not in (".", "..")
+        and _PLAIN_ASSET_NAME.fullmatch(value)
+    ):
+        return None
     if not isinstance(value, str):
         return f"must be a string, not {_type_name(value)}"
     if not c.ASSET_NAME_MIN_LEN <= len(value) <= c.ASSET_NAME_MAX_LEN:

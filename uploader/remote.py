@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 import structlog
 from tenacity import RetryCallState
 
-from uploader.api import CodeArtifactAPI
-from uploader.errors import Interrupted, ThrottledError
+from uploader.api import CodeArtifactAPI, RetryObserver
+from uploader.errors import Interrupted, RetryableRemoteError, ThrottledError
 from uploader.limits import Family, Limits
 from uploader.report import Totals
 from uploader.retry import log_retry, retrying
@@ -56,6 +56,7 @@ class Remote:
         max_attempts: attempts per request, the first included.
         max_retry_after_s: the longest wait a server's Retry-After can impose.
         sleep: the back-off's sleep (tests record the waits); a stop ends it early.
+        observer: told of every retry, with the error that caused it (metrics).
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class Remote:
         max_attempts: int,
         max_retry_after_s: float,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: RetryObserver | None = None,
     ) -> None:
         self.api = api
         self.limits = limits
@@ -74,6 +76,7 @@ class Remote:
         self._max_attempts = max_attempts
         self._max_retry_after_s = max_retry_after_s
         self._sleep = sleep
+        self._observer = observer
         self.stopping = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -131,6 +134,8 @@ class Remote:
         """One event per retry: `throttled` for a 429, `retrying` for anything else."""
         error = state.outcome.exception() if state.outcome is not None else None
         self._totals.retries += 1
+        if self._observer is not None and isinstance(error, RetryableRemoteError):
+            self._observer.retrying(error)
         if not isinstance(error, ThrottledError):
             log_retry(state)
             return

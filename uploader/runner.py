@@ -14,19 +14,21 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from rich.console import Console
 
 from uploader import constants as c
+from uploader.api import RequestObserver
 from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
 from uploader.config import LOCAL_CREDENTIALS, RunSettings
 from uploader.errors import FatalRemoteError, JournalError
-from uploader.filters import in_part, in_shard
+from uploader.filters import manifest_entries
 from uploader.hashing import Hasher
 from uploader.journal import Journal, JournalLock
 from uploader.limits import Limits
-from uploader.manifest import Problem, VersionSpec, count_entries, read_manifest
+from uploader.manifest import Problem, VersionSpec, count_entries
 from uploader.openfiles import SPARE_CONNECTIONS, fit_open_files
 from uploader.pipeline import Pipeline
 from uploader.progress import ProgressDisplay
@@ -34,29 +36,23 @@ from uploader.remote import Remote
 from uploader.report import Report, Totals, check_report_path
 from uploader.verify import Finding, Tally, Verifier
 
+if TYPE_CHECKING:
+    from uploader.metrics import Metrics
+
 log = structlog.get_logger(__name__)
 CONNECTIONS_BEYOND_UPLOADS = SPARE_CONNECTIONS  # for list, describe and finalize calls
 Sleep = Callable[[float], Awaitable[None]]
 
 
-def manifest_entries(settings: RunSettings) -> Iterator[VersionSpec | Problem]:
-    """The manifest's entries (this shard's), the settings' defaults beneath the file's own."""
-    entries = read_manifest(
-        settings.manifest,
-        defaults=settings.manifest_defaults(),
-        allow_outside=settings.allow_outside,
-        paths_from=settings.asset_root,
-    )
-    return in_part(in_shard(entries, settings.shard), settings.part)
-
-
 async def open_api(
-    settings: RunSettings, stack: contextlib.AsyncExitStack
+    settings: RunSettings,
+    stack: contextlib.AsyncExitStack,
+    observer: RequestObserver | None = None,
 ) -> tuple[CodeArtifact | None, str]:
     """The client for this run and the scope naming its endpoint in the journal.
 
     None for a dry run; the embedded emulator for `--local`, whose scope is its folder
-    (its port changes from run to run).
+    (its port changes from run to run). `observer` hears of every request (metrics).
     """
     max_connections = settings.max_uploads + CONNECTIONS_BEYOND_UPLOADS
     if settings.dry_run:
@@ -83,7 +79,7 @@ async def open_api(
             secret_access_key=LOCAL_CREDENTIALS[1],
         )
     client = await stack.enter_async_context(open_client(client_settings))
-    return CodeArtifact(client), scope or str(client.meta.endpoint_url)
+    return CodeArtifact(client, observer=observer), scope or str(client.meta.endpoint_url)
 
 
 async def _open_journal(
@@ -108,6 +104,7 @@ async def run(
     limits: Limits | None = None,
     stop: asyncio.Event | None = None,
     on_report: Callable[[Report], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> Report:
     """Upload everything the manifest lists; the report says how it went.
 
@@ -123,6 +120,10 @@ async def run(
         stop: set, it stops the run as a first signal would (drain, then `interrupted`);
             given, the run leaves the process's signals alone (service mode: many runs
             share one process, which owns its signals).
+        metrics: where this run's figures go (the service's, shared by its jobs); None
+            makes one when `--metrics-addr` or `--metrics-file` asks for it. The run's
+            counters are watched while it runs and retired at its end; the rate limits
+            shown are the run's own only in a Metrics the run made.
 
     Raises InvalidInputError before any work if the report could not be written.
     """
@@ -133,16 +134,40 @@ async def run(
     report = Report(settings.report, part_dir=part_dir)
     if on_report is not None:
         on_report(report)
+    own_metrics = metrics is None
+    metrics = _metrics_asked_for(settings) if metrics is None else metrics
     try:
         async with contextlib.AsyncExitStack() as stack:
+            if metrics is not None:
+                await stack.enter_async_context(_observing(metrics, report, settings))
             await _run(settings, report, stack, sleep, console, on_listening=on_listening,
-                       child=part_dir is not None, limits=limits, stop=stop)  # fmt: skip
+                       child=part_dir is not None, limits=limits, stop=stop,
+                       metrics=metrics, show_limits=own_metrics)  # fmt: skip
         if part_dir is not None:
             _write_part(report)
         report.write()
     finally:
         report.close()
     return report
+
+
+def _metrics_asked_for(settings: RunSettings) -> Metrics | None:
+    """A Metrics of this run's own, if its settings ask for metrics."""
+    if settings.metrics_addr is None and settings.metrics_file is None:
+        return None
+    # Imported here: prometheus_client is loaded only by the runs that want metrics.
+    from uploader.metrics import Metrics  # noqa: PLC0415
+
+    return Metrics()
+
+
+def _observing(
+    metrics: Metrics, report: Report, settings: RunSettings
+) -> contextlib.AbstractAsyncContextManager[None]:
+    from uploader.metrics import observing  # noqa: PLC0415
+
+    return observing(metrics, report.totals, address=settings.metrics_addr,
+                     textfile=settings.metrics_file)  # fmt: skip
 
 
 def _write_part(report: Report) -> None:
@@ -165,18 +190,23 @@ async def _run(
     child: bool = False,
     limits: Limits | None = None,
     stop: asyncio.Event | None = None,
+    metrics: Metrics | None = None,
+    show_limits: bool = False,
 ) -> None:
     try:
         journal = await _open_journal(settings, stack, lock=not child)
         hasher = await stack.enter_async_context(
             Hasher(hash_threads=settings.hash_threads, cache=journal if settings.resume else None)
         )
-        api, scope = await open_api(settings, stack)
+        api, scope = await open_api(settings, stack, observer=metrics)
         remote = None
         if api is not None:
-            remote = Remote(api, limits or settings.rate_limits(), report.totals,
-                            max_attempts=settings.max_attempts,
-                            max_retry_after_s=settings.max_retry_after_s, sleep=sleep)  # fmt: skip
+            limits = limits or settings.rate_limits()
+            remote = Remote(api, limits, report.totals, max_attempts=settings.max_attempts,
+                            max_retry_after_s=settings.max_retry_after_s,
+                            sleep=sleep, observer=metrics)  # fmt: skip
+            if metrics is not None and show_limits:
+                metrics.watch_limits(limits)
         pipeline = Pipeline(remote, hasher, report, settings, scope=scope, journal=journal)
         display = await stack.enter_async_context(
             ProgressDisplay(

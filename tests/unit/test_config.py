@@ -27,6 +27,7 @@ from uploader.config import (
 )
 from uploader.domain import TargetStatus
 from uploader.errors import ExitCode, InvalidInputError
+from uploader.limits import Family
 
 
 def show(*args: str, env: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
@@ -397,3 +398,29 @@ def test_bad_durations_are_refused(text: str) -> None:
     """Anything else, zero or a bare number beside units included, is InvalidInputError."""
     with pytest.raises(InvalidInputError, match="--max-duration"):
         parse_duration(text)
+
+
+def test_shards_running_at_once_share_the_jobs_rate() -> None:
+    """--rate is the whole job's: 4 shards take 1/4 each, or 1/P with --parallel P."""
+    one_of_four = RunSettings(manifest="m", rate=Rate(20.0), shard=(2, 4)).rate_limits()
+    assert one_of_four.rate_per_s("publish") == 5.0
+    two_at_once = RunSettings(manifest="m", rate=Rate(20.0), shard=(2, 4), parallel=2)
+    assert two_at_once.rate_limits().rate_per_s("publish") == 10.0
+    default_quota = RunSettings(manifest="m", shard=(1, 4)).rate_limits()
+    assert default_quota.rate_per_s("publish") == 2.5
+
+
+def test_more_shards_at_once_than_shards_is_refused() -> None:
+    """--parallel above N of --shard K/N is a usage error naming both."""
+    with pytest.raises(InvalidInputError, match="--parallel 5: more shards at once than the 4"):
+        RunSettings(manifest="m", shard=(1, 4), parallel=5)
+
+
+def test_auto_on_shards_starts_at_its_share_and_probes_within_headroom() -> None:
+    """`--rate auto` on 4 shards: starts at 10/4, ceiling 1.2x its share of the write
+    quota, and grows by a quarter of the one-process step."""
+    whole = RunSettings(manifest="m", rate=Rate(None, auto=True)).rate_limits()
+    shard = RunSettings(manifest="m", rate=Rate(None, auto=True), shard=(3, 4)).rate_limits()
+    assert shard.rate_per_s("publish") == whole.rate_per_s("publish") / 4
+    whole_ceiling = whole.snapshot()[Family.PUBLISH].ceiling_per_s
+    assert shard.snapshot()[Family.PUBLISH].ceiling_per_s == pytest.approx(1.2 * whole_ceiling / 4)

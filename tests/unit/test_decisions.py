@@ -23,13 +23,13 @@ from tests.fake_api import FakeCodeArtifact
 from uploader.api import CodeArtifactAPI
 from uploader.config import Rate, RunSettings
 from uploader.domain import AssetState, PackageRef, Target, VersionState, VersionStatus
+from uploader.filters import manifest_entries
 from uploader.finalizer import Finalizer
 from uploader.hashing import Hasher
 from uploader.journal import Journal, JournalVersion, VersionKey
 from uploader.pipeline import Pipeline
 from uploader.remote import Remote
 from uploader.report import Report
-from uploader.runner import manifest_entries
 
 _: CodeArtifactAPI = FakeCodeArtifact()  # the fake has the Protocol's shape (mypy --strict)
 

@@ -18,7 +18,7 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, NamedTuple, TypeAlias, cast
 
@@ -47,6 +47,9 @@ class Context:
     paths: Paths
     quote_hint: str = " (quote it)"
     remote_assets: bool = False  # accept assets with a `url` (else each is a problem)
+    # (field, value) pairs found valid, so that a name every line repeats (the domain,
+    # the namespace, a package's name) is checked once; bounded by its user (fastpath).
+    valid_names: set[tuple[str, object]] = field(default_factory=set)
 
     def place(self, line: int, field: str) -> Place:
         """The place of `field` on `line` of this manifest."""

@@ -24,6 +24,7 @@ from typing import Final, TextIO, TypeVar
 
 from uploader.manifest.duplicates import without_duplicates
 from uploader.manifest.entries import Entries, caller_defaults, read_entry, read_tree
+from uploader.manifest.fastpath import fast_version
 from uploader.manifest.fields import Context
 from uploader.manifest.jsonpos import (
     LINE_DECODER,
@@ -34,6 +35,7 @@ from uploader.manifest.jsonpos import (
     nesting,
 )
 from uploader.manifest.lines import Line, binary_lines, count_nonblank_lines, text_lines
+from uploader.manifest.nodes import JsonObject
 from uploader.manifest.paths import Paths
 from uploader.manifest.spec import Problem, VersionSpec
 from uploader.manifest.yamlnodes import Loader, YamlNode, YamlSyntaxError, compose
@@ -180,6 +182,11 @@ def _read_json_line(
     except (ValueError, RecursionError) as error:
         yield Problem(ctx.place(line.number, ""), f"not valid JSON: {nesting(error)}")
         return
+    if isinstance(value, JsonObject):
+        spec = fast_version(value, line.number, index, inherited, ctx)
+        if spec is not None:
+            yield spec
+            return
     node = JsonNode.wrap(value, line.number, None)
     if node.kind != "mapping":
         message = f"must be a JSON object (one version per line), not {node.kind}"

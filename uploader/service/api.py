@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -30,8 +31,8 @@ from aiohttp import web
 from uploader.config import RunSettings
 from uploader.domain import JobState
 from uploader.errors import InvalidInputError
+from uploader.filters import manifest_entries
 from uploader.manifest import Problem
-from uploader.runner import manifest_entries
 from uploader.service.jobs import Job
 from uploader.service.openapi import openapi
 from uploader.service.state import ServiceState
@@ -120,8 +121,10 @@ async def submit(request: web.Request) -> web.Response:
     try:
         problems = await _problems(_settings(state.base, staged, root, fields), name)
     except InvalidInputError as error:
+        shutil.rmtree(staged.parent, ignore_errors=True)
         raise _error(web.HTTPBadRequest, str(error)) from None
     if problems:
+        shutil.rmtree(staged.parent, ignore_errors=True)
         raise _error(
             web.HTTPBadRequest, f"{name}: {len(problems)} problem(s)",
             problems=problems[:MAX_PROBLEMS_SHOWN], problem_count=len(problems),
@@ -171,7 +174,8 @@ def _envelope(document: dict[str, Any]) -> tuple[str, bytes, dict[str, str]]:
     if isinstance(manifest, list):
         manifest = {"versions": manifest}
     if isinstance(manifest, dict):
-        return "manifest.json", json.dumps(manifest).encode(), fields
+        # One key a line, so that a problem's line points somewhere useful.
+        return "manifest.json", json.dumps(manifest, indent=1).encode(), fields
     if not isinstance(manifest, str):
         raise _error(web.HTTPBadRequest, "manifest: must be an object, a list or a string")
     formats = {"jsonl": "manifest.jsonl", "yaml": "manifest.yaml", "json": "manifest.json"}

@@ -10,8 +10,9 @@ import functools
 from typing import Any
 
 from uploader import __version__
+from uploader.domain import JobState
 
-_JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+_JOB_STATES = [state.value for state in JobState]
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _JOB = {"$ref": "#/components/schemas/Job"}
 

@@ -21,6 +21,7 @@ from uploader import runner
 from uploader.config import RunSettings
 from uploader.domain import JobState
 from uploader.errors import Outcome, UploaderError
+from uploader.metrics import Metrics
 from uploader.report import Report, Totals
 from uploader.service.broker import QuotaBroker
 from uploader.service.jobs import Job, JobStore
@@ -40,9 +41,12 @@ class Live:
 class Scheduler:
     """Starts queued jobs as slots free up; cancels and drains them."""
 
-    def __init__(self, store: JobStore, broker: QuotaBroker, *, max_jobs: int) -> None:
+    def __init__(
+        self, store: JobStore, broker: QuotaBroker, *, max_jobs: int, metrics: Metrics
+    ) -> None:
         self._store = store
         self._broker = broker
+        self._metrics = metrics
         self._max_jobs = max_jobs
         self._queue: deque[str] = deque()
         self._running: dict[str, Live] = {}
@@ -128,10 +132,14 @@ class Scheduler:
         try:
             settings = RunSettings.from_json(job.settings)
             report = await runner.run(
-                settings, limits=self._broker.share(job.id), stop=live.stop, on_report=keep
-            )
+                settings, limits=self._broker.share(job.id), stop=live.stop, on_report=keep,
+                metrics=self._metrics,
+            )  # fmt: skip
         except UploaderError as error:  # found before any work (an unwritable report)
             return JobState.FAILED, str(error), Totals()
+        except Exception as error:  # a bug: the job fails, the service goes on
+            log.exception("job crashed")
+            return JobState.FAILED, f"internal error: {type(error).__name__}: {error}", Totals()
         return await self._state_of(job.id, report), _error_of(report), report.totals
 
     async def _state_of(self, job_id: str, report: Report) -> JobState:

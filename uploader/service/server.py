@@ -17,6 +17,7 @@ import structlog
 from aiohttp import web
 
 from uploader.config import RunSettings
+from uploader.metrics import Metrics
 from uploader.service.api import STATE, add_routes
 from uploader.service.auth import bearer_middleware
 from uploader.service.broker import QuotaBroker
@@ -52,10 +53,12 @@ class Service:
         self._max_body_bytes = max_body_bytes
         self.store = JobStore(data_dir)
         self.broker = QuotaBroker(settings.rate_limits())
-        self.scheduler = Scheduler(self.store, self.broker, max_jobs=max_jobs)
+        self.metrics = Metrics()
+        self.scheduler = Scheduler(self.store, self.broker, max_jobs=max_jobs, metrics=self.metrics)
         self.state = ServiceState(
-            settings, [r.resolve() for r in roots], self.store, self.broker, self.scheduler
-        )
+            settings, [r.resolve() for r in roots], self.store, self.broker, self.scheduler,
+            metrics=self.metrics,
+        )  # fmt: skip
         self._stack = contextlib.AsyncExitStack()
         self._runner: web.AppRunner | None = None
 

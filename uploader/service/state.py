@@ -15,13 +15,13 @@ from typing import Any, cast
 
 import aioboto3
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client import Gauge
 
 from uploader.config import RunSettings
 from uploader.domain import Target
 from uploader.errors import UploaderError
 from uploader.limits import Family
+from uploader.metrics import CONTENT_TYPE, Metrics
 from uploader.service.broker import QuotaBroker
 from uploader.service.jobs import Job, JobStore
 from uploader.service.scheduler import Scheduler
@@ -39,14 +39,16 @@ class ServiceState:
     store: JobStore
     broker: QuotaBroker
     scheduler: Scheduler
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    metrics: Metrics = field(default_factory=Metrics)  # every job's figures, the quota's
 
     def __post_init__(self) -> None:
-        self._jobs = Gauge("uploader_jobs", "Jobs by state.", ["state"], registry=self.registry)
+        registry = self.metrics.registry
+        self._jobs = Gauge("uploader_jobs", "Jobs by state.", ["state"], registry=registry)
         self._queue = Gauge(
-            "uploader_job_queue_depth", "Jobs waiting for a slot.", registry=self.registry
+            "uploader_job_queue_depth", "Jobs waiting for a slot.", registry=registry
         )
         self._queue.set_function(lambda: self.scheduler.queue_depth)
+        self.metrics.watch_limits(self.broker.limits)
 
     def root_for(self, wanted: str | None) -> Path:
         """The job's root: the first `--root`, or the one named (by its path)."""
@@ -96,7 +98,7 @@ class ServiceState:
 
     def metrics_text(self) -> tuple[bytes, str]:
         """The Prometheus exposition and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        return self.metrics.render(), CONTENT_TYPE
 
     async def readiness_problems(self) -> list[str]:
         """Why the service cannot take work now (empty: ready)."""
