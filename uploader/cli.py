@@ -9,11 +9,14 @@ command group turns it, or the error that ended the command, into the exit code 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import os
 import signal
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -23,6 +26,7 @@ from uploader.emulator_cli import emulator
 from uploader.errors import InvalidInputError, Outcome, UploaderError, exit_code, outcome_of
 from uploader.logs import configure_logging
 from uploader.options import settings_from, settings_options, shown, source_of
+from uploader.scan_cli import SourceOptions, prepare_store, source_options
 from uploader.service_cli import serve
 from uploader.setting import Command
 
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from uploader.config import RunSettings
+    from uploader.scan import JsonlWriter, ScannedVersion, ScanProblem
 
 
 class _Uploader(click.Group):
@@ -211,13 +216,15 @@ def validate(manifest: str, **params: Any) -> Outcome:
     from uploader.manifest import Problem
 
     problems = versions = assets = 0
-    for entry in manifest_entries(settings_from(manifest, params)):
+    # With the `url` assets `run` does not upload yet (each is a problem there): they are
+    # checked here all the same.
+    for entry in manifest_entries(settings_from(manifest, params), remote_assets=True):
         if isinstance(entry, Problem):
             problems += 1
             click.echo(str(entry), err=True)
         else:
             versions += 1
-            assets += len(entry.assets)
+            assets += len(entry.assets) + len(entry.remote_assets)
     name = "<stdin>" if manifest == "-" else manifest
     if problems:
         click.echo(f"{name}: {problems} problem(s); {versions} valid version(s)", err=True)
@@ -299,7 +306,7 @@ def config_show(manifest: str | None, **params: Any) -> Outcome:
 
 
 @main.command()
-@click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("root")
 @click.option(
     "--layout",
     default="{namespace}/{package}/{version}/",
@@ -322,16 +329,20 @@ def config_show(manifest: str | None, **params: Any) -> Outcome:
 @click.option("--hidden", is_flag=True, help="Include files and folders starting with '.'.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the JSON Lines manifest here (default: stdout).")  # fmt: skip
+@source_options
 def scan(
-    root: Path,
+    root: str,
     layout: str,
     namespace: str | None,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     hidden: bool,
     output: Path | None,
+    **params: Any,
 ) -> Outcome:
-    """Build a JSON Lines manifest from a directory tree (an Artifactory or Nexus export).
+    """Build a JSON Lines manifest from a directory tree (an Artifactory or Nexus export),
+    or from a store's listing: an s3://bucket/prefix/, or repository ROOT of --artifactory
+    or --nexus (assets by url, with the store's sha256 and size).
 
     Files that do not fit the layout, or break the service's name rules, are listed on
     stderr (exit 1); the rest is written.
@@ -341,23 +352,51 @@ def scan(
     def on_problem(problem: scanning.ScanProblem) -> None:
         click.echo(str(problem), err=True)
 
+    source = SourceOptions.pop(params)
     try:
-        items = scanning.scan(
-            root, layout=scanning.Layout.parse(layout), include=include, exclude=exclude,
-            namespace=namespace, hidden=hidden,
-            output_dir=(output.parent if output else Path.cwd()).resolve(),
-            ignore_files=[output.resolve()] if output else [],
-        )  # fmt: skip
-        if output is None:
-            totals = scanning.write_jsonl(items, sys.stdout, on_problem=on_problem)
+        if source.remote(root):
+            from uploader.stores.listing import ListingScan
+
+            scanner = ListingScan(
+                scanning.Layout.parse(layout), include=include, exclude=exclude,
+                namespace=namespace, hidden=hidden,
+            )  # fmt: skip
+            write = prepare_store(root, source, scanner).run
         else:
-            with output.open("w", encoding="utf-8") as out:
-                totals = scanning.write_jsonl(items, out, on_problem=on_problem)
+            folder = click.Path(file_okay=False, exists=True, path_type=Path).convert(
+                root, None, click.get_current_context()
+            )
+            items = scanning.scan(
+                folder, layout=scanning.Layout.parse(layout), include=include,
+                exclude=exclude, namespace=namespace, hidden=hidden,
+                output_dir=(output.parent if output else Path.cwd()).resolve(),
+                ignore_files=[output.resolve()] if output else [],
+            )  # fmt: skip
+            write = functools.partial(_write_all, items)
     except (ValueError, NotADirectoryError) as error:
         raise click.UsageError(str(error)) from None
+    with _manifest_out(output) as out:  # only once every argument is good
+        writer = scanning.JsonlWriter(out, on_problem=on_problem)
+        write(writer)
+    totals = writer.totals
     click.echo(
         f"scanned {root}: {totals.versions} version(s), {totals.assets} asset(s), "
         f"{totals.problems} problem(s)" + (f"; manifest: {output}" if output else ""),
         err=True,
     )
     return Outcome.SOME_FAILED if totals.problems else Outcome.DONE
+
+
+def _write_all(items: Iterable[ScannedVersion | ScanProblem], writer: JsonlWriter) -> None:
+    for item in items:
+        writer.write(item)
+
+
+@contextlib.contextmanager
+def _manifest_out(output: Path | None) -> Iterator[TextIO]:
+    """Where `scan` writes: stdout, or the file (opened only once the arguments are good)."""
+    if output is None:
+        yield sys.stdout
+        return
+    with output.open("w", encoding="utf-8") as out:
+        yield out

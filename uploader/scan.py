@@ -60,7 +60,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, NamedTuple, TextIO
+from typing import Final, NamedTuple, Protocol, TextIO
 
 import pathspec
 
@@ -71,17 +71,27 @@ from uploader.names import check_asset_name, check_package_part
 __all__ = [
     "DEFAULT_LAYOUT",
     "FIELDS",
+    "NOT_WRITTEN",
+    "Filters",
+    "JsonlWriter",
     "Layout",
+    "ManifestAsset",
     "ScanProblem",
     "ScanTotals",
     "ScannedAsset",
     "ScannedVersion",
     "Segment",
+    "asset_names",
+    "check_namespace",
+    "file_above_versions",
+    "files_skipped",
+    "folder_problem",
     "scan",
     "write_jsonl",
 ]
 
-_NOT_WRITTEN: Final = "version not written"
+NOT_WRITTEN: Final = "version not written"
+"""How a problem ends when it keeps its whole version out of the manifest."""
 
 
 # --- Results ---------------------------------------------------------------------------
@@ -94,6 +104,18 @@ class ScannedAsset:
     path: str
     name: str
 
+    def to_json(self) -> dict[str, object]:
+        """The manifest's asset: path and name."""
+        return {"path": self.path, "name": self.name}
+
+
+class ManifestAsset(Protocol):
+    """An asset a scan found, local (`ScannedAsset`) or in a store (`uploader.stores`)."""
+
+    @property
+    def name(self) -> str: ...
+    def to_json(self) -> dict[str, object]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class ScannedVersion:
@@ -102,15 +124,15 @@ class ScannedVersion:
     namespace: str
     package: str
     version: str
-    assets: tuple[ScannedAsset, ...]
+    assets: tuple[ManifestAsset, ...]
 
     def to_json(self) -> dict[str, object]:
-        """The manifest entry: namespace, package, version and assets (path, name)."""
+        """The manifest entry: namespace, package, version and assets (as each writes itself)."""
         return {
             "namespace": self.namespace,
             "package": self.package,
             "version": self.version,
-            "assets": [{"path": a.path, "name": a.name} for a in self.assets],
+            "assets": [a.to_json() for a in self.assets],
         }
 
 
@@ -144,16 +166,31 @@ def write_jsonl(
     on_problem: Callable[[ScanProblem], object],
 ) -> ScanTotals:
     """Write each version as one JSON line (UTF-8 text) and hand each problem to `on_problem`."""
-    versions = assets = problems = 0
+    writer = JsonlWriter(out, on_problem=on_problem)
     for item in items:
+        writer.write(item)
+    return writer.totals
+
+
+class JsonlWriter:
+    """`write_jsonl` one item at a time, for a scan that comes as it is listed (stores)."""
+
+    def __init__(self, out: TextIO, *, on_problem: Callable[[ScanProblem], object]) -> None:
+        self._out = out
+        self._on_problem = on_problem
+        self.totals = ScanTotals(0, 0, 0)
+
+    def write(self, item: ScannedVersion | ScanProblem) -> None:
+        """Write a version as a line, or hand a problem on; count either."""
+        versions, assets, problems = self.totals
         if isinstance(item, ScanProblem):
-            problems += 1
-            on_problem(item)
-            continue
-        out.write(json.dumps(item.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n")
-        versions += 1
-        assets += len(item.assets)
-    return ScanTotals(versions, assets, problems)
+            self._on_problem(item)
+            self.totals = ScanTotals(versions, assets, problems + 1)
+            return
+        self._out.write(
+            json.dumps(item.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
+        )
+        self.totals = ScanTotals(versions + 1, assets + len(item.assets), problems)
 
 
 # --- Filters ---------------------------------------------------------------------------
@@ -180,8 +217,12 @@ def _spec(patterns: Sequence[str]) -> pathspec.PathSpec[pathspec.Pattern] | None
     return spec
 
 
-class _Filters:
-    """The include and exclude patterns; a folder's path is matched with its final `/`."""
+class Filters:
+    """The include and exclude patterns; a folder's path is matched with its final `/`.
+
+    A walk asks each folder in turn, from the top: `skipped` prunes it, `included`
+    carries down whether an include matched it or a folder above it.
+    """
 
     def __init__(self, include: Sequence[str], exclude: Sequence[str], hidden: bool) -> None:
         self._include = _spec(include)
@@ -243,7 +284,8 @@ def _reason(error: OSError) -> str:
     return error.strerror or str(error)
 
 
-def _files(count: int) -> str:
+def files_skipped(count: int) -> str:
+    """`3 files skipped`: how a problem about a folder says what it keeps out."""
     return f"{count} file{'' if count == 1 else 's'} skipped"
 
 
@@ -301,15 +343,16 @@ def scan(
         hidden: also take files and folders whose names start with `.`.
         ignore_files: files never taken, such as the manifest being written into `root`.
     """
-    _check_namespace(layout, namespace)
+    check_namespace(layout, namespace)
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder")
-    walker = _Walker(root, layout, output_dir, _Filters(include, exclude, hidden), namespace)
+    walker = _Walker(root, layout, output_dir, Filters(include, exclude, hidden), namespace)
     walker.ignore(ignore_files)
     return walker.walk()
 
 
-def _check_namespace(layout: Layout, namespace: str | None) -> None:
+def check_namespace(layout: Layout, namespace: str | None) -> None:
+    """ValueError unless the namespace comes from the layout or is given, not both."""
     if "namespace" in layout.fields:
         if namespace is not None:
             raise ValueError(f"layout {str(layout)!r} gives the namespace; do not give one too")
@@ -329,7 +372,7 @@ class _Walker:
         root: Path,
         layout: Layout,
         output_dir: Path,
-        filters: _Filters,
+        filters: Filters,
         namespace: str | None,
     ) -> None:
         self._root = os.path.realpath(root)
@@ -374,7 +417,7 @@ class _Walker:
 
     def _out_of_layout(self, kind: _Kind, segment: Segment) -> str:
         if kind is _Kind.FILE:
-            return f"a file where layout {str(self._layout)!r} expects a folder {str(segment)!r}"
+            return file_above_versions(self._layout, segment)
         return f"{kind.value}; skipped"
 
     def _folder(
@@ -382,11 +425,11 @@ class _Walker:
     ) -> Iterator[ScannedVersion | ScanProblem]:
         name = place.rel[:-1].rpartition("/")[2]
         segment = self._layout.segments[depth]
-        reason = self._folder_problem(name, segment)
+        reason = folder_problem(self._layout, segment, name)
         if reason is not None:
             count = self._count(place)
             if count:
-                yield ScanProblem(place.rel, f"{reason}; {_files(count)}")
+                yield ScanProblem(place.rel, f"{reason}; {files_skipped(count)}")
             return
         if segment.field is not None:
             values = {**values, segment.field: segment.value(name) or ""}
@@ -394,17 +437,6 @@ class _Walker:
             yield from self._level(place, depth + 1, values)
         else:
             yield from self._version(place, values)
-
-    def _folder_problem(self, name: str, segment: Segment) -> str | None:
-        if not _is_utf8(name):
-            return "the name is not valid UTF-8"
-        value = segment.value(name)
-        if value is None:
-            return f"does not fit layout {str(self._layout)!r}: not {str(segment)!r}"
-        if segment.field is None:
-            return None
-        reason = check_package_part(value)
-        return None if reason is None else f"{segment.field} {reason}"
 
     def _count(self, place: _Place) -> int:
         """The selected files below a folder that is left out, for the problem's message."""
@@ -422,7 +454,7 @@ class _Walker:
         yield from self._collect(place, tally)
         if tally.count > MAX_ASSETS_PER_VERSION:
             message = f"{tally.count} files; a version takes at most {MAX_ASSETS_PER_VERSION}"
-            yield ScanProblem(place.rel, f"{message}; {_NOT_WRITTEN}")
+            yield ScanProblem(place.rel, f"{message}; {NOT_WRITTEN}")
             return
         assets, bad = self._assets(sorted(tally.found))
         yield from bad
@@ -480,21 +512,15 @@ class _Walker:
         return not os.path.realpath(path).startswith(self._root_prefix)
 
     def _file_problem(self, rel: str, reason: str) -> ScanProblem:
-        return ScanProblem(rel, f"{reason}; {_NOT_WRITTEN}")
+        return ScanProblem(rel, f"{reason}; {NOT_WRITTEN}")
 
     def _assets(self, found: list[_Found]) -> tuple[tuple[ScannedAsset, ...], list[ScanProblem]]:
-        """Name each file: its base name, or its path below the version (`/` as `_`) if repeated."""
-        bases = Counter(file.below.rpartition("/")[2] for file in found)
-        names = [_asset_name(file.below, bases) for file in found]
-        taken = Counter(names)
+        """Name each file (`asset_names`); a name that cannot be one is a problem."""
         assets: list[ScannedAsset] = []
         problems: list[ScanProblem] = []
-        for file, name in zip(found, names, strict=True):
-            reason = check_asset_name(name)
-            if reason is None and taken[name] > 1:
-                reason = f"{name!r} is the name of another file of this version too"
+        for file, (name, reason) in zip(found, asset_names([f.below for f in found]), strict=True):
             if reason is not None:
-                problems.append(self._file_problem(file.rel, f"asset name {reason}"))
+                problems.append(self._file_problem(file.rel, reason))
             assets.append(ScannedAsset(self._manifest_path(file.rel), name))
         return tuple(assets), problems
 
@@ -503,6 +529,45 @@ class _Walker:
         if absolute.startswith(self._out_prefix):
             return absolute[len(self._out_prefix) :]
         return absolute
+
+
+# --- Rules shared with the scans of stores (uploader.stores.listing) --------------------
+
+
+def folder_problem(layout: Layout, segment: Segment, name: str) -> str | None:
+    """Why folder `name` at `segment`'s level is left out (with all below it), or None."""
+    if not _is_utf8(name):
+        return "the name is not valid UTF-8"
+    value = segment.value(name)
+    if value is None:
+        return f"does not fit layout {str(layout)!r}: not {str(segment)!r}"
+    if segment.field is None:
+        return None
+    reason = check_package_part(value)
+    return None if reason is None else f"{segment.field} {reason}"
+
+
+def file_above_versions(layout: Layout, segment: Segment) -> str:
+    """The problem of a file where the layout expects folder `segment`."""
+    return f"a file where layout {str(layout)!r} expects a folder {str(segment)!r}"
+
+
+def asset_names(belows: Sequence[str]) -> list[tuple[str, str | None]]:
+    """Each file's asset name, and why it cannot be one (None if it can).
+
+    `belows` are the version's files by their paths below its folder. A name is the
+    base name, or the path with each `/` as `_` when two files share a base name.
+    """
+    bases = Counter(below.rpartition("/")[2] for below in belows)
+    names = [_asset_name(below, bases) for below in belows]
+    taken = Counter(names)
+    named: list[tuple[str, str | None]] = []
+    for name in names:
+        reason = check_asset_name(name)
+        if reason is None and taken[name] > 1:
+            reason = f"{name!r} is the name of another file of this version too"
+        named.append((name, None if reason is None else f"asset name {reason}"))
+    return named
 
 
 def _asset_name(below: str, bases: Counter[str]) -> str:

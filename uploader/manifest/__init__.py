@@ -29,6 +29,8 @@ deep nesting and huge numbers all become Problems. Decisions the format leaves o
 * An empty manifest is valid and holds no versions, in every format: an empty or blank
   file, a YAML file of comments only, or `versions: []` (an empty nightly scan piped to
   `run -` must not page anyone).
+* An asset has a `path` or a `url`; `url` assets are read only when asked
+  (`remote_assets=True`, as `uploader validate` does), into `VersionSpec.remote_assets`.
 * YAML merge keys (`<<`) are refused: `defaults` does the same job without the risk of
   exponential expansion.
 
@@ -44,13 +46,14 @@ the checks):
     entries     top level, defaults, and each entry made into a VersionSpec
     fields      the rules of each field of a version and of an asset
     paths       asset path resolution and file checks
+    urls        asset URLs (s3://, https://, http://): their forms, parsed
     duplicates  the same version named twice
 """
 
 from uploader.domain import TargetStatus
 from uploader.manifest.lines import MAX_LINE_BYTES
 from uploader.manifest.reader import STDIN_NAME, batches, count_entries, read_manifest
-from uploader.manifest.spec import AssetSpec, Place, Problem, VersionSpec
+from uploader.manifest.spec import AssetSpec, Place, Problem, RemoteAssetSpec, VersionSpec
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -58,6 +61,7 @@ __all__ = [
     "AssetSpec",
     "Place",
     "Problem",
+    "RemoteAssetSpec",
     "TargetStatus",
     "VersionSpec",
     "batches",

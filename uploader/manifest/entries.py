@@ -23,7 +23,7 @@ from uploader.manifest.fields import (
 )
 from uploader.manifest.jsonpos import JsonNode
 from uploader.manifest.nodes import JsonObject, Node
-from uploader.manifest.spec import AssetSpec, Place, Problem, VersionSpec
+from uploader.manifest.spec import AssetSpec, Place, Problem, RemoteAssetSpec, VersionSpec
 
 CALLER_DEFAULTS_NAME: Final = "<defaults>"
 """How problems name the defaults the caller passed (flags, config)."""
@@ -116,6 +116,7 @@ def _missing(merged: Mapping[str, object], line: int, path: str, ctx: Context) -
 
 def _version_spec(merged: Mapping[str, object], place: Place, index: int) -> VersionSpec:
     text = cast(Mapping[str, str], merged)
+    assets = cast(tuple[AssetSpec | RemoteAssetSpec, ...], merged["assets"])
     return VersionSpec(
         domain=text["domain"],
         domain_owner=text.get("domain_owner"),
@@ -124,7 +125,8 @@ def _version_spec(merged: Mapping[str, object], place: Place, index: int) -> Ver
         package=text["package"],
         version=text["version"],
         status=cast(TargetStatus, merged.get("status", TargetStatus.PUBLISHED)),
-        assets=cast(tuple[AssetSpec, ...], merged["assets"]),
+        assets=tuple(a for a in assets if isinstance(a, AssetSpec)),
         place=place,
         index=index,
+        remote_assets=tuple(a for a in assets if isinstance(a, RemoteAssetSpec)),
     )

@@ -42,8 +42,30 @@ class AssetSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteAssetSpec:
+    """One asset read from a store (`url`), with what the store declares about it.
+
+    `sha256` and `size_bytes` are declarations, to be verified when the bytes are read;
+    `sha1` is a store's own checksum (Nexus, old Artifactory) to check the download
+    against; `etag` and `last_modified` tell one state of the source from the next.
+    """
+
+    name: str
+    url: str
+    sha256: str | None
+    place: Place
+    size_bytes: int | None = None
+    sha1: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class VersionSpec:
-    """One package version to publish, fully checked; `index` is its ordinal in the manifest."""
+    """One package version to publish, fully checked; `index` is its ordinal in the manifest.
+
+    `assets` are local files; `remote_assets` those a `url` names (see there).
+    """
 
     domain: str
     domain_owner: str | None
@@ -55,6 +77,9 @@ class VersionSpec:
     assets: tuple[AssetSpec, ...]
     place: Place
     index: int
+    remote_assets: tuple[RemoteAssetSpec, ...] = ()
+    """Assets with a `url`; only when the reader is asked for them (`remote_assets=True`):
+    nothing uploads them yet, and the pipeline reads `assets` only."""
 
     @property
     def target(self) -> Target:
