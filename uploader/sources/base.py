@@ -102,8 +102,9 @@ class Source(Protocol):
         """
         ...
 
-    async def open(self, obj: SourceObject) -> Body:
-        """The body of exactly the object `obj` describes, opened for one read through.
+    async def open(self, obj: SourceObject, *, start_byte: int = 0) -> Body:
+        """The body of exactly the object `obj` describes, from `start_byte` to its end
+        (a spool picks a broken download up where it stopped), opened for one read through.
 
         Raises SourceChangedError if the store now holds another object at that URL, or
         what `stat` raises; the returned body raises TransientSourceError if it ends early.
@@ -121,30 +122,29 @@ class Body:
     Args:
         obj: what was opened.
         stream: the store's chunks.
+        start_byte: where in the object the stream starts.
     """
 
-    def __init__(self, obj: SourceObject, stream: BodyStream) -> None:
+    def __init__(self, obj: SourceObject, stream: BodyStream, *, start_byte: int = 0) -> None:
         self.obj = obj
         self._stream = stream
-        self.bytes_read = 0
+        self.position = start_byte  # the object's offset of the next byte
 
     def __repr__(self) -> str:
-        return f"<Body {redacted(self.obj.url)} at {self.bytes_read}/{self.obj.size_bytes}>"
+        return f"<Body {redacted(self.obj.url)} at {self.position}/{self.obj.size_bytes}>"
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         size = self.obj.size_bytes
         async for chunk in self._stream:
-            self.bytes_read += len(chunk)
-            if self.bytes_read > size:
+            self.position += len(chunk)
+            if self.position > size:
                 raise SourceChangedError(
                     self.obj.url, f"body is longer than the {size} bytes stat'ed", code="Longer"
                 )
             yield chunk
-        if self.bytes_read < size:
+        if self.position < size:
             raise TransientSourceError(
-                self.obj.url,
-                f"body ended at byte {self.bytes_read} of {size}",
-                code="ShortBody",
+                self.obj.url, f"body ended at byte {self.position} of {size}", code="ShortBody"
             )
 
     async def aclose(self) -> None:

@@ -236,15 +236,19 @@ class HttpSource:
         finally:
             reply.release()
 
-    async def open(self, obj: SourceObject) -> Body:
-        """GET the object, on condition it is still the one `obj` describes."""
-        reply = await self._request("GET", obj.url, _conditions(obj.identity))
+    async def open(self, obj: SourceObject, *, start_byte: int = 0) -> Body:
+        """GET the object (from `start_byte`, by Range), on condition it is still the one
+        `obj` describes."""
+        conditions = _conditions(obj.identity)
+        if start_byte:
+            conditions["Range"] = f"bytes={start_byte}-"
+        reply = await self._request("GET", obj.url, conditions)
         try:
-            _check_unchanged(obj, reply)
+            _check_unchanged(obj, reply, start_byte)
         except BaseException:
             reply.close()
             raise
-        return Body(obj, _ReplyStream(obj.url, reply))
+        return Body(obj, _ReplyStream(obj.url, reply), start_byte=start_byte)
 
     async def _request(
         self, method: str, url: str, extra: Mapping[str, str]
@@ -320,12 +324,16 @@ def _conditions(identity: SourceIdentity) -> dict[str, str]:
     return {}
 
 
-def _check_unchanged(obj: SourceObject, reply: aiohttp.ClientResponse) -> None:
+def _check_unchanged(obj: SourceObject, reply: aiohttp.ClientResponse, start_byte: int) -> None:
     """SourceChangedError unless the reply is the object stat'ed: many servers ignore
     If-Match, so the ETag, Last-Modified and length are compared here too."""
+    if start_byte and reply.status != 206:
+        raise PermanentSourceError(obj.url, "the server ignores Range", code="NoRange")
     now = _identity(reply.headers)
     then = obj.identity
     length = reply.headers.get("Content-Length")
+    if length is not None and length.isdigit():
+        length = str(int(length) + start_byte)
     differences = [
         what
         for what, before, after in (
