@@ -7,12 +7,11 @@ import hashlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import aioboto3
 import pytest
-from moto.server import ThreadedMotoServer
 from structlog.testing import capture_logs
 
 from tests.conftest import SECRET_KEY
+from tests.moto_s3 import BUCKET, fresh_bucket, moto_server
 from uploader.sources.base import SourceIdentity, SourceObject
 from uploader.sources.errors import (
     FatalSourceError,
@@ -22,42 +21,22 @@ from uploader.sources.errors import (
 )
 from uploader.sources.s3 import S3Settings, S3Source
 
-BUCKET = "old-store"
 DATA = bytes(range(256)) * 4096  # 1 MiB
 
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
     """A moto S3 server on port 0 for this module's tests."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture
 async def s3(moto_url: str) -> AsyncIterator[Any]:
-    """A plain aioboto3 S3 client on moto, a fresh versioned bucket holding `a.tgz`."""
-    async with aioboto3.Session().client("s3", endpoint_url=moto_url) as client:
-        buckets = await client.list_buckets()
-        for bucket in buckets.get("Buckets", []):
-            await _empty(client, bucket["Name"])
-        await client.create_bucket(Bucket=BUCKET)
-        await client.put_bucket_versioning(
-            Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"}
-        )
+    """A plain S3 client on moto; a fresh versioned bucket holding `a.tgz`."""
+    async with fresh_bucket(moto_url) as client:
         await client.put_object(Bucket=BUCKET, Key="a.tgz", Body=DATA)
         yield client
-
-
-async def _empty(client: Any, bucket: str) -> None:
-    versions = await client.list_object_versions(Bucket=bucket)
-    for item in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
-        await client.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
-    await client.delete_bucket(Bucket=bucket)
 
 
 @pytest.fixture

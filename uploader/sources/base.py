@@ -19,7 +19,7 @@ that runs past the size is a `SourceChangedError`. Memory: one chunk at a time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Protocol, Self
@@ -133,7 +133,11 @@ class Body:
     def __repr__(self) -> str:
         return f"<Body {redacted(self.obj.url)} at {self.position}/{self.obj.size_bytes}>"
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncGenerator[bytes, None]:
+        return self.chunks()
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """The body's chunks; the last one is followed by the length check."""
         size = self.obj.size_bytes
         async for chunk in self._stream:
             self.position += len(chunk)
