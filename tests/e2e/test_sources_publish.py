@@ -22,7 +22,7 @@ from uploader.domain import PackageRef, Target
 from uploader.emulator import EmulatorThread
 from uploader.errors import RejectedError
 from uploader.sources.base import Source, SourceObject
-from uploader.sources.body import BlockingBody
+from uploader.sources.body import publish_body
 from uploader.sources.errors import TransientSourceError
 from uploader.sources.http import HttpSettings, HttpSource
 from uploader.sources.s3 import S3Settings, S3Source
@@ -71,7 +71,7 @@ def http_source() -> HttpSource:
 
 async def stream(api: CodeArtifact, source: Source, obj: SourceObject, sha256: str) -> Any:
     """Publish `obj` streamed from its source with `sha256`, as the pipeline would."""
-    body = BlockingBody(await source.open(obj))
+    body = publish_body(await source.open(obj))
     return await api.publish(
         PACKAGE, "1.0", asset_name="a.tgz", body=body, sha256=sha256, size_bytes=obj.size_bytes
     )

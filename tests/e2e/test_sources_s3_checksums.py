@@ -21,7 +21,7 @@ from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
 from uploader.domain import PackageRef, Target
 from uploader.emulator import EmulatorThread
 from uploader.sources.base import SourceObject
-from uploader.sources.body import BlockingBody
+from uploader.sources.body import publish_body
 from uploader.sources.errors import TransientSourceError
 from uploader.sources.s3 import S3Settings, S3Source
 
@@ -131,7 +131,7 @@ async def test_declared_sha256_streams_from_s3_to_the_service(
     async with open_client(settings) as client:
         reply = await CodeArtifact(client).publish(
             PackageRef(Target(DOMAIN, REPOSITORY), "acme", "app"), "1.0", asset_name="key",
-            body=BlockingBody(await source.open(obj)), sha256=obj.sha256,
+            body=publish_body(await source.open(obj)), sha256=obj.sha256,
             size_bytes=obj.size_bytes,
         )  # fmt: skip
     assert reply.confirms("key", obj.sha256)

@@ -6,6 +6,7 @@ reads the body to hash it, and aiohttp reads a file body (`IOBasePayload`) in it
 executor, one 64 KiB read at a time. `BlockingBody` is that file: each read, made in an
 executor thread, waits for the next chunk that the event loop reads from the source.
 Memory is one source chunk (`CHUNK_BYTES`) per asset in flight, whatever the size.
+`publish_body(body)` gives it as the `BinaryIO` that `publish(body=...)` is typed with.
 
 - `len()` is the length to send (botocore's Content-Length); it is not seekable, so a
   retry opens the source again (`Source.open`, which checks the object is unchanged).
@@ -23,7 +24,7 @@ import concurrent.futures
 import contextlib
 import io
 from collections.abc import AsyncGenerator
-from typing import Final
+from typing import BinaryIO, Final
 
 from uploader.sources.base import Body
 from uploader.sources.errors import TransientSourceError
@@ -114,3 +115,20 @@ class BlockingBody(io.RawIOBase):
         with contextlib.suppress(RuntimeError):  # a read still running: the body ends it
             await self._chunks.aclose()
         await self._body.aclose()
+
+
+class _SizedReader(io.BufferedReader):
+    """A buffered BlockingBody that keeps its length (botocore's Content-Length)."""
+
+    def __init__(self, raw: BlockingBody) -> None:
+        super().__init__(raw)
+        self._length = len(raw)
+
+    def __len__(self) -> int:
+        return self._length
+
+
+def publish_body(body: Body, loop: asyncio.AbstractEventLoop | None = None) -> BinaryIO:
+    """`body` as the file `CodeArtifactClient.publish` takes: read once, from a thread, its
+    length known; publish closes it, which releases the source's connection."""
+    return _SizedReader(BlockingBody(body, loop))
