@@ -11,6 +11,7 @@ An aiohttp app on port 0 (the aiobotocore test server pattern), reachable as bot
     /reset/NAME          a full Content-Length, half the body, then the connection closes
     /private/NAME        /files/NAME, but 401 unless `Authorization` is `auth`
     /stall/NAME          headers, then no body byte for a minute
+    /nohead/NAME         405 to HEAD, /files/NAME to GET
 
 Every request's path and headers are kept in `requests`.
 """
@@ -77,6 +78,7 @@ class FileServer:
         app.router.add_route("*", "/reset/{name}", self._reset)
         app.router.add_route("*", "/private/{name}", self._private)
         app.router.add_route("*", "/stall/{name}", self._stall)
+        app.router.add_route("*", "/nohead/{name}", self._no_head)
         app.middlewares.append(self._record)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -153,3 +155,8 @@ class FileServer:
         if request.method != "HEAD":
             await asyncio.sleep(60)
         return reply
+
+    async def _no_head(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "HEAD":
+            raise web.HTTPMethodNotAllowed("HEAD", ["GET"])
+        return await self._file(request)

@@ -105,6 +105,15 @@ async def test_change_is_seen_when_the_server_ignores_if_match(server: FileServe
             await http.open(SourceObject(obj.url, obj.size_bytes, None, None, weak))
 
 
+async def test_a_server_refusing_head_is_asked_by_get(server: FileServer) -> None:
+    """A 405 to HEAD (presigned URLs, some proxies) falls back to GET for the stat."""
+    async with source() as http:
+        obj = await http.stat(f"{server.base()}/nohead/a.tgz")
+        assert obj.size_bytes == len(DATA)
+        assert await read_all(http, obj) == DATA
+    assert [method for method, _, _ in server.requests] == ["HEAD", "GET", "GET"]
+
+
 async def test_404_names_the_url(server: FileServer) -> None:
     """A missing object is a SourceNotFoundError: `source: URL: 404 Not Found`."""
     url = f"{server.base()}/files/missing.tgz"

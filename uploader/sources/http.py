@@ -51,6 +51,7 @@ log = structlog.get_logger(__name__)
 
 MAX_REDIRECTS: Final = 5
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+NO_HEAD_STATUSES: Final = frozenset({405, 501})  # HEAD refused: ask by GET
 ENV_PREFIX: Final = "env:"
 _SHA256: Final = re.compile(r"[0-9a-f]{64}")
 _SHA1: Final = re.compile(r"[0-9a-f]{40}")
@@ -219,8 +220,14 @@ class HttpSource:
             self._session = None
 
     async def stat(self, url: str) -> SourceObject:
-        """HEAD the URL: its length, ETag, Last-Modified and the X-Checksum headers."""
-        reply = await self._request("HEAD", url, {})
+        """HEAD the URL: its length, ETag, Last-Modified and the X-Checksum headers; a
+        server that refuses HEAD (405, 501) is asked by GET, its body left unread."""
+        try:
+            reply = await self._request("HEAD", url, {})
+        except PermanentSourceError as error:
+            if error.status not in NO_HEAD_STATUSES:
+                raise
+            reply = await self._request("GET", url, {})
         try:
             headers = reply.headers
             length = headers.get("Content-Length", "")
@@ -234,7 +241,7 @@ class HttpSource:
                 identity=_identity(headers),
             )
         finally:
-            reply.release()
+            reply.close()  # a GET's body is not wanted: drop it with its connection
 
     async def open(self, obj: SourceObject, *, start_byte: int = 0) -> Body:
         """GET the object (from `start_byte`, by Range), on condition it is still the one
