@@ -38,7 +38,12 @@ async def fresh_bucket(url: str) -> AsyncIterator[Any]:
 
 
 async def _remove(client: Any, bucket: str) -> None:
-    versions = await client.list_object_versions(Bucket=bucket)
-    for item in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
-        await client.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
+    """Every version of every object (all pages: moto's state is per process, so another
+    test module's 1,000-object bucket may be here), then the bucket."""
+    async for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            await client.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
+    async for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):  # an unversioned bucket's objects
+            await client.delete_object(Bucket=bucket, Key=item["Key"])
     await client.delete_bucket(Bucket=bucket)

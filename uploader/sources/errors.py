@@ -23,7 +23,13 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from uploader.errors import FatalRemoteError, RejectedError, RemoteError, RetryableRemoteError
+from uploader.errors import (
+    FatalRemoteError,
+    RejectedError,
+    RemoteError,
+    RetryableRemoteError,
+    RetryReason,
+)
 
 SAFE_QUERY_KEYS = frozenset({"versionId"})
 
@@ -53,12 +59,14 @@ class SourceError(RemoteError):
 
     def __init__(self, url: str, reason: str, *, code: str = "", status: int | None = None):
         self.url = redacted(url)
-        self.reason = reason
+        self.why = reason  # not `reason`: RetryableRemoteError's is the retry's kind
         super().__init__(f"source: {self.url}: {reason}", code=code, status=status)
 
 
 class TransientSourceError(SourceError, RetryableRemoteError):
     """The same read may succeed later: open the object again (it is checked unchanged)."""
+
+    reason: RetryReason = RetryReason.OTHER  # the retry's kind, for metrics
 
 
 class PermanentSourceError(SourceError, RejectedError):
