@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from uploader import constants as c
 from uploader.errors import Outcome
 from uploader.logs import configure_logging
-
-if TYPE_CHECKING:
-    from uploader.emulator import Emulator
+from uploader.serving import serve_until_signal
 
 
 def _parse_credentials(values: tuple[str, ...]) -> dict[str, str] | None:
@@ -137,16 +132,4 @@ def emulator(
         )
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    return asyncio.run(_serve(server))
-
-
-async def _serve(server: Emulator) -> Outcome:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with server:
-        click.echo(f"listening on {server.endpoint_url}")
-        sys.stdout.flush()
-        await stop.wait()
-    return Outcome.DONE
+    return asyncio.run(serve_until_signal(server, lambda: server.endpoint_url))

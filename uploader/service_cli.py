@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from uploader.errors import InvalidInputError, Outcome
 from uploader.logs import configure_logging
 from uploader.options import settings_from, settings_options
+from uploader.serving import serve_until_signal
 from uploader.setting import Command
-
-if TYPE_CHECKING:
-    from uploader.service.server import Service
 
 DEFAULT_DATA_DIR = Path(".uploader/service")
 
@@ -87,16 +83,4 @@ def serve(
         settings, data_dir=data_dir, roots=roots, tokens=tokens, host=host, port=port,
         max_jobs=max_jobs, max_body_bytes=max_body_bytes,
     )  # fmt: skip
-    return asyncio.run(_serve(service))
-
-
-async def _serve(service: Service) -> Outcome:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with service:
-        click.echo(f"listening on {service.url}")
-        sys.stdout.flush()
-        await stop.wait()
-    return Outcome.DONE
+    return asyncio.run(serve_until_signal(service, lambda: service.url))

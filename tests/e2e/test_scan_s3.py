@@ -14,9 +14,9 @@ from typing import Any
 import boto3
 import pytest
 from click.testing import CliRunner, Result
-from moto.server import ThreadedMotoServer
 
 from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY
+from tests.moto_s3 import moto_server
 from uploader.cli import main
 from uploader.stores.s3 import sha256_hex
 
@@ -26,13 +26,8 @@ TARGET = ("--domain", "demo", "--repository", "repo")
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
     """A moto S3 server on a free loopback port, for the whole module."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 class Bucket:
