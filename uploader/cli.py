@@ -218,13 +218,13 @@ def validate(manifest: str, **params: Any) -> Outcome:
     problems = versions = assets = 0
     # With the `url` assets `run` does not upload yet (each is a problem there): they are
     # checked here all the same.
-    for entry in manifest_entries(settings_from(manifest, params), remote_assets=True):
+    for entry in manifest_entries(settings_from(manifest, params)):
         if isinstance(entry, Problem):
             problems += 1
             click.echo(str(entry), err=True)
         else:
             versions += 1
-            assets += len(entry.assets) + len(entry.remote_assets)
+            assets += len(entry.assets)
     name = "<stdin>" if manifest == "-" else manifest
     if problems:
         click.echo(f"{name}: {problems} problem(s); {versions} valid version(s)", err=True)

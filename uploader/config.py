@@ -48,6 +48,8 @@ from uploader.setting import (
     RUN_AND_SERVE,
     RUN_ONLY,
     SETTING,
+    SOURCES,
+    VERIFY_ONLY,
     WORK,
     Choice,
     Command,
@@ -60,6 +62,7 @@ from uploader.setting import (
     Text,
     setting,
 )
+from uploader.sources.headers import parse_source_header
 
 DEFAULT_LOCAL_DIR: Final = Path(".uploader/emulator")
 AUTO_CEILING_PER_S: Final = c.ACCOUNT_WRITE_RATE_PER_S
@@ -197,6 +200,13 @@ def show_duration(seconds: float) -> str:
     return shown or "0s"
 
 
+def check_source_header(text: str) -> str:
+    """`Name: value` (the value may be `env:VAR`, then $VAR must be set); InvalidInputError
+    naming the header, never its value."""
+    parse_source_header(text)
+    return text
+
+
 def check_endpoint_url(url: str) -> str:
     """An endpoint URL without a user name or password; InvalidInputError otherwise.
 
@@ -234,6 +244,8 @@ def check_endpoint_env(env: Mapping[str, str] = os.environ) -> None:
 _LOG_FORMATS: Final = ("auto", "console", "json")
 _URL: Final = Parsed(check_endpoint_url, str, "URL")
 _SHARD: Final = Parsed(parse_shard, show_share, "K/N|auto")
+_HEADER: Final = Parsed(check_source_header, str, "'NAME: VALUE'")
+DEFAULT_SPOOL_BYTES: Final = 2 * 1024**3
 
 
 # --- the settings -------------------------------------------------------------------------
@@ -295,6 +307,38 @@ class RunSettings:
     local_dir: Path = setting(
         DEFAULT_LOCAL_DIR, "Where --local keeps the emulator's data.", FilePath(folder=True),
         ONE_RUN, metavar="DIRECTORY",
+    )  # fmt: skip
+    # Where remote assets (`url`) are read: their own settings, never the target's.
+    source_profile: str | None = setting(
+        None, "AWS profile for s3:// assets (the target's --profile is not used for them).",
+        Text(), SOURCES,
+    )  # fmt: skip
+    source_region: str | None = setting(None, "AWS region of s3:// assets.", Text(), SOURCES)
+    source_endpoint_url: str | None = setting(
+        None, "An S3-compatible endpoint for s3:// assets (AWS_ENDPOINT_URL_S3 works too).",
+        _URL, SOURCES,
+    )  # fmt: skip
+    source_header: str | None = setting(
+        None, "A header for http(s):// assets, sent to each URL's own host only, never after "
+        "a redirect to another; `env:VAR` reads the value from $VAR (default: ~/.netrc).",
+        _HEADER, SOURCES,
+    )  # fmt: skip
+    allow_http: bool = setting(
+        False, "Read http:// asset URLs (plain text, so off unless asked).", Switch(), SOURCES
+    )
+    spool_dir: Path | None = setting(
+        None, "Where remote assets without a declared SHA-256 are downloaded to before they "
+        "are sent (over 8 MiB; smaller ones stay in memory; default: the temp folder).",
+        FilePath(folder=True), SOURCES, metavar="DIRECTORY",
+    )  # fmt: skip
+    spool_bytes: int = setting(
+        DEFAULT_SPOOL_BYTES, "The most bytes all spooled downloads hold at once, memory "
+        "and disk.", Count(), SOURCES, metavar="BYTES",
+    )  # fmt: skip
+    download: bool = setting(
+        True, "Check remote assets by downloading and hashing them; --no-download compares "
+        "the SHA-256 their stores (or the manifest) declare, reading no byte.", Switch(),
+        VERIFY_ONLY,
     )  # fmt: skip
     # How hard to work, and what to show.
     workers: int = setting(

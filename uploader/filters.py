@@ -20,18 +20,14 @@ if TYPE_CHECKING:
     from uploader.config import RunSettings
 
 
-def manifest_entries(
-    settings: RunSettings, *, remote_assets: bool = False
-) -> Iterator[VersionSpec | Problem]:
+def manifest_entries(settings: RunSettings) -> Iterator[VersionSpec | Problem]:
     """The manifest's entries (this shard's, this part's), the settings' defaults beneath
-    the file's own. Light to import: `validate` reads a manifest without loading the SDK.
-    `remote_assets`: read `url` assets (`validate`); else each is a problem (`run`)."""
+    the file's own. Light to import: `validate` reads a manifest without loading the SDK."""
     entries = read_manifest(
         settings.manifest,
         defaults=settings.manifest_defaults(),
         allow_outside=settings.allow_outside,
         paths_from=settings.asset_root,
-        remote_assets=remote_assets,
     )
     return in_part(in_shard(entries, settings.shard), settings.part)
 

@@ -307,6 +307,19 @@ class Journal:
     def _put_hashes(db: sqlite3.Connection, rows: list[tuple[str, int, int, int, str]]) -> None:
         db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
 
+    # Remote assets' SHA-256s, by `SourceObject.cache_key` (URL, size, the store's identity
+    # of the object), in the same table: such a key never equals an absolute path.
+
+    async def remote_hashes(self, keys: Sequence[str]) -> list[str | None]:
+        """The SHA-256 recorded for each remote object's cache key, if any."""
+        found = await self._committer.grouped(self._get_hashes, list(keys), writes=False)
+        return [None if d is None else d.sha256 for d in found]
+
+    async def remember_remote(self, entries: Sequence[tuple[str, int, str]]) -> None:
+        """Remember the SHA-256 of each remote object: (cache key, size, SHA-256)."""
+        rows = [(key, size, 0, 0, sha256) for key, size, sha256 in entries]
+        await self._committer.grouped(self._put_hashes, rows)
+
     @staticmethod
     def _write(db: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> None:
         db.execute(sql, params)

@@ -16,9 +16,10 @@ import structlog
 from uploader.domain import AssetOutcome, VersionOutcome
 from uploader.hashing import FileDigest
 from uploader.journal import Journal, JournalVersion, VersionKey
-from uploader.manifest import AssetSpec, Problem, VersionSpec
+from uploader.manifest import Asset, Problem, RemoteAssetSpec, VersionSpec
 from uploader.plan import Plan
 from uploader.report import AssetRecord, Report, VersionRecord
+from uploader.sources.errors import redacted
 
 log = structlog.get_logger(__name__)
 
@@ -32,8 +33,13 @@ def new_record(spec: VersionSpec) -> VersionRecord:
         package=spec.package,
         version=spec.version,
         target_status=spec.status,
-        assets=[AssetRecord(a.name, str(a.path)) for a in spec.assets],
+        assets=[AssetRecord(a.name, location_of(a)) for a in spec.assets],
     )
+
+
+def location_of(asset: Asset) -> str:
+    """Where an asset is, as a report may show it: a URL redacted (`sources.errors`)."""
+    return redacted(asset.location) if isinstance(asset, RemoteAssetSpec) else asset.location
 
 
 def version_key(spec: VersionSpec, scope: str) -> VersionKey:
@@ -57,7 +63,7 @@ class Job:
         """A job for a version not yet started."""
         return cls(spec, version_key(spec, scope), new_record(spec))
 
-    def pairs(self) -> list[tuple[AssetSpec, AssetRecord]]:
+    def pairs(self) -> list[tuple[Asset, AssetRecord]]:
         """Each manifest asset with its report record."""
         return list(zip(self.spec.assets, self.record.assets, strict=True))
 

@@ -28,11 +28,11 @@ from typing import Final
 
 import structlog
 
+from uploader.assets import Assets
 from uploader.config import RunSettings
 from uploader.domain import VersionOutcome
 from uploader.errors import FatalRemoteError, Interrupted, JournalError, UploaderError
 from uploader.finalizer import Finalizer
-from uploader.hashing import Hasher
 from uploader.journal import Journal
 from uploader.manifest import Problem, VersionSpec, batches
 from uploader.outcomes import Job, Outcomes
@@ -53,7 +53,7 @@ class Pipeline:
 
     Args:
         remote: the rate-limited, retried calls; None only for a dry run.
-        hasher: the shared hashing pool.
+        assets: the assets' digests and bodies (the hashing pool, the remote stores).
         report: where outcomes go.
         settings: how hard to work (`workers`, `max_uploads`), and what to trust
             (`dry_run`, `resume`, `reconcile`, `local` to create a missing repository).
@@ -65,7 +65,7 @@ class Pipeline:
     def __init__(
         self,
         remote: Remote | None,
-        hasher: Hasher,
+        assets: Assets,
         report: Report,
         settings: RunSettings,
         *,
@@ -76,7 +76,7 @@ class Pipeline:
         if remote is None and not settings.dry_run:
             raise ValueError("a client is needed unless this is a dry run")
         self._remote = remote
-        self._hasher = hasher
+        self._assets = assets
         self._report = report
         self._workers = settings.workers
         self._scope = scope
@@ -87,11 +87,11 @@ class Pipeline:
         self._finalizer: Finalizer | None = None
         self._flow: VersionFlow
         if remote is None:
-            self._flow = HashOnly(hasher, self._outcomes)
+            self._flow = HashOnly(assets, self._outcomes)
         else:
             self._finalizer = finalizer or Finalizer(remote)
             self._flow = Sender(
-                remote, ServiceView(remote, create_missing=settings.local), hasher,
+                remote, ServiceView(remote, create_missing=settings.local), assets,
                 self._outcomes, self._finalizer, max_uploads=settings.max_uploads,
                 trust_journal=settings.resume and not settings.reconcile,
             )  # fmt: skip
@@ -121,7 +121,8 @@ class Pipeline:
         except* (FatalRemoteError, JournalError) as fatal:
             raise most_severe(fatal) from None
         finally:
-            self._report.totals.bytes_hashed = self._hasher.bytes_hashed
+            self._report.totals.bytes_hashed = self._assets.bytes_hashed
+            self._report.totals.bytes_downloaded = self._assets.bytes_downloaded
             while not queue.empty():  # read, never started (the run was cancelled)
                 if (job := queue.get_nowait()) is not None:
                     self._outcomes.never_started(job.spec)

@@ -88,6 +88,7 @@ class Totals:
     assets: Counter[str] = field(default_factory=Counter)
     bytes_published: int = 0
     bytes_hashed: int = 0
+    bytes_downloaded: int = 0  # read from remote stores into the spool
     publish_requests: int = 0
     throttled: int = 0
     retries: int = 0
@@ -99,6 +100,7 @@ class Totals:
         self.assets.update(other["assets"])
         self.bytes_published += other["bytes_published"]
         self.bytes_hashed += other["bytes_hashed"]
+        self.bytes_downloaded += other.get("bytes_downloaded", 0)
         self.publish_requests += other["publish_requests"]
         self.throttled += other["throttled"]
         self.retries += other["retries"]
@@ -110,6 +112,7 @@ class Totals:
             "assets": dict(sorted(self.assets.items())),
             "bytes_published": self.bytes_published,
             "bytes_hashed": self.bytes_hashed,
+            "bytes_downloaded": self.bytes_downloaded,
             "publish_requests": self.publish_requests,
             "throttled": self.throttled,
             "retries": self.retries,

@@ -21,6 +21,7 @@ from rich.console import Console
 
 from uploader import constants as c
 from uploader.api import RequestObserver
+from uploader.assets import Assets
 from uploader.codeartifact import ClientSettings, CodeArtifact, open_client
 from uploader.config import LOCAL_CREDENTIALS, RunSettings
 from uploader.errors import FatalRemoteError, JournalError
@@ -198,6 +199,9 @@ async def _run(
         hasher = await stack.enter_async_context(
             Hasher(hash_threads=settings.hash_threads, cache=journal if settings.resume else None)
         )
+        assets = await stack.enter_async_context(
+            Assets.of(settings, hasher, journal if settings.resume else None)
+        )
         api, scope = await open_api(settings, stack, observer=metrics)
         remote = None
         if api is not None:
@@ -207,7 +211,7 @@ async def _run(
                             sleep=sleep, observer=metrics)  # fmt: skip
             if metrics is not None and show_limits:
                 metrics.watch_limits(limits)
-        pipeline = Pipeline(remote, hasher, report, settings, scope=scope, journal=journal)
+        pipeline = Pipeline(remote, assets, report, settings, scope=scope, journal=journal)
         display = await stack.enter_async_context(
             ProgressDisplay(
                 report.totals,
@@ -312,6 +316,7 @@ async def verify(
     """
     async with contextlib.AsyncExitStack() as stack:
         hasher = await stack.enter_async_context(Hasher(hash_threads=settings.hash_threads))
+        assets = await stack.enter_async_context(Assets.of(settings, hasher, None))
         api, _ = await open_api(settings, stack)
         assert api is not None, "verify never runs dry"
         totals = Totals()
@@ -319,8 +324,8 @@ async def verify(
             api, settings.rate_limits(), totals, max_attempts=settings.max_attempts,
             max_retry_after_s=settings.max_retry_after_s,
         )  # fmt: skip
-        verifier = Verifier(remote, hasher, workers=settings.workers, on_finding=on_finding,
-                            on_problem=on_problem)  # fmt: skip
+        verifier = Verifier(remote, assets, workers=settings.workers, on_finding=on_finding,
+                            on_problem=on_problem, download=settings.download)  # fmt: skip
         display = await stack.enter_async_context(
             ProgressDisplay(
                 totals,

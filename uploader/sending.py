@@ -1,6 +1,6 @@
 """One version's way through a run: hash, decide, send, finalize.
 
-    hash every file (the Hasher's threads; the journal's hash cache)
+    hash every asset (assets.py: local files by the Hasher, remote ones stat'ed or spooled)
       │
       ├─ the journal saw this exact version through          -> skipped, no request
       ├─ plan from the service (plan.py): complete           -> skipped
@@ -19,10 +19,12 @@ turns the error into the version's outcome.
 from __future__ import annotations
 
 import asyncio
-from typing import BinaryIO, Final, Protocol
+import contextlib
+from typing import Final, Protocol
 
 import structlog
 
+from uploader.assets import Assets
 from uploader.domain import AssetOutcome, TargetStatus, VersionOutcome
 from uploader.errors import (
     ConflictError,
@@ -34,10 +36,10 @@ from uploader.errors import (
     UploaderError,
 )
 from uploader.finalizer import Finalizer
-from uploader.hashing import MAX_HASH_TRIES, FileChangedError, FileDigest, Hasher, open_unchanged
+from uploader.hashing import FileDigest
 from uploader.journal import JournalVersion
 from uploader.limits import Family
-from uploader.manifest import AssetSpec
+from uploader.manifest import Asset
 from uploader.outcomes import Job, Outcomes
 from uploader.plan import Plan, different_content, done_in_journal, plan_version
 from uploader.remote import Remote
@@ -64,17 +66,25 @@ class VersionFlow(Protocol):
         """Settle the versions known done without a worker; the others, still to process."""
 
 
-async def hash_all(hasher: Hasher, job: Job, outcomes: Outcomes, *, keep_bytes: int) -> None:
-    """Hash every asset into `job.digests`; RejectedError if a manifest sha256 disagrees."""
+async def hash_all(
+    assets: Assets,
+    job: Job,
+    outcomes: Outcomes,
+    *,
+    keep_bytes: int,
+    held: contextlib.AsyncExitStack | None = None,
+) -> None:
+    """Hash every asset into `job.digests`; RejectedError if a manifest sha256 disagrees.
+    Remote assets' spooled bytes are held in `held` (until the version is sent)."""
     spec = job.spec
-    digests = await hasher.digest_all([a.path for a in spec.assets], keep_bytes=keep_bytes)
+    digests = await assets.digest_all(spec.assets, keep_bytes=keep_bytes, held=held)
     outcomes.hashed(job, digests)
     for asset, digest, record in zip(spec.assets, digests, job.record.assets, strict=True):
         if asset.sha256 is not None and asset.sha256 != digest.sha256:
             record.outcome = AssetOutcome.FAILED
             raise RejectedError(
                 f"{asset.place}: sha256 in the manifest is {asset.sha256},"
-                f" the file's is {digest.sha256}"
+                f" the {'file' if digest.inode else 'object'}'s is {digest.sha256}"
             )
     job.digests = {a.name: d for a, d in zip(spec.assets, digests, strict=True)}
 
@@ -84,8 +94,8 @@ class HashOnly:
 
     sends = False
 
-    def __init__(self, hasher: Hasher, outcomes: Outcomes) -> None:
-        self._hasher = hasher
+    def __init__(self, assets: Assets, outcomes: Outcomes) -> None:
+        self._assets = assets
         self._outcomes = outcomes
 
     async def skip_known_done(self, jobs: list[Job]) -> list[Job]:
@@ -94,7 +104,7 @@ class HashOnly:
 
     async def process(self, job: Job, sent: asyncio.Event) -> None:
         """Hash the version's files; its outcome is `hashed`."""
-        await hash_all(self._hasher, job, self._outcomes, keep_bytes=0)
+        await hash_all(self._assets, job, self._outcomes, keep_bytes=0)
         self._outcomes.ended(job, VersionOutcome.HASHED)
 
 
@@ -104,7 +114,7 @@ class Sender:
     Args:
         remote: the retried, rate-limited calls.
         view: the service's read side (targets, listings).
-        hasher: the shared hashing pool.
+        assets: where the assets' digests and bodies come from (files, stores).
         outcomes: where what happens is written.
         finalizer: sets the versions' statuses.
         max_uploads: asset uploads in flight at once, across all versions.
@@ -117,7 +127,7 @@ class Sender:
         self,
         remote: Remote,
         view: ServiceView,
-        hasher: Hasher,
+        assets: Assets,
         outcomes: Outcomes,
         finalizer: Finalizer,
         *,
@@ -126,7 +136,7 @@ class Sender:
     ) -> None:
         self._remote = remote
         self._view = view
-        self._hasher = hasher
+        self._assets = assets
         self._outcomes = outcomes
         self._finalizer = finalizer
         self._uploads = asyncio.Semaphore(max_uploads)
@@ -137,24 +147,26 @@ class Sender:
 
     async def process(self, job: Job, sent: asyncio.Event) -> None:
         """Skip, send and finalize one version, as its plans say."""
-        # Both ask the journal: at once, they share one of its transactions.
-        _, known = await asyncio.gather(
-            hash_all(self._hasher, job, self._outcomes, keep_bytes=KEEP_BYTES_PER_VERSION),
-            self._remembered(job),
-        )
-        if done_in_journal(known, job.wanted(), job.spec.status):
-            self._outcomes.skipped(job, "done in an earlier run (journal)")
-            return
-        await self._view.ensure_target(job.spec.target)
-        plan = _checked(plan_version(job.wanted(), await self._view.version(job.spec)))
-        self._outcomes.planned(job, plan)
-        if plan.complete:
-            self._outcomes.skipped(job, "already on the server with the same assets")
+        async with contextlib.AsyncExitStack() as held:  # spooled downloads, until sent
+            # Both ask the journal: at once, they share one of its transactions.
+            _, known = await asyncio.gather(
+                hash_all(self._assets, job, self._outcomes, keep_bytes=KEEP_BYTES_PER_VERSION,
+                         held=held),
+                self._remembered(job),
+            )  # fmt: skip
+            if done_in_journal(known, job.wanted(), job.spec.status):
+                self._outcomes.skipped(job, "done in an earlier run (journal)")
+                return
+            await self._view.ensure_target(job.spec.target)
+            plan = _checked(plan_version(job.wanted(), await self._view.version(job.spec)))
+            self._outcomes.planned(job, plan)
+            if plan.complete:
+                self._outcomes.skipped(job, "already on the server with the same assets")
+                await self._outcomes.present(job, plan.present)
+                return
+            await self._outcomes.started(job)
             await self._outcomes.present(job, plan.present)
-            return
-        await self._outcomes.started(job)
-        await self._outcomes.present(job, plan.present)
-        revision = await self._send_until_whole(job, plan, sent)
+            revision = await self._send_until_whole(job, plan, sent)
         await self._finish(job, revision)
 
     async def skip_known_done(self, jobs: list[Job]) -> list[Job]:
@@ -163,7 +175,9 @@ class Sender:
         The nightly rerun of an unchanged store: one journal query for the batch, one
         thread job that stats every file and takes the hash cache's word for it (a file
         whose size, mtime or inode changed is hashed again), and the skipped versions'
-        records written together. The rest go to the workers, as ever.
+        records written together. A remote asset whose SHA-256 and size the manifest
+        declares is taken at its word (no request to its store); others are stat'ed.
+        The rest go to the workers, as ever.
         """
         if not self._trust_journal:
             return jobs
@@ -176,8 +190,9 @@ class Sender:
         if not candidates:
             return jobs
         try:
-            digests = await self._hasher.digest_all(
-                [asset.path for job, _ in candidates for asset in job.spec.assets]
+            digests = await self._assets.digest_all(
+                [asset for job, _ in candidates for asset in job.spec.assets],
+                trust_manifest=True,
             )
         except UploaderError:  # a file gone or unreadable: each version finds out alone
             return jobs
@@ -257,7 +272,7 @@ class Sender:
 
     # --- one asset --------------------------------------------------------------------------
 
-    async def _publish(self, job: Job, asset: AssetSpec, record: AssetRecord) -> None:
+    async def _publish(self, job: Job, asset: Asset, record: AssetRecord) -> None:
         with structlog.contextvars.bound_contextvars(asset=asset.name):
             try:
                 outcome = await self._remote.call(
@@ -272,10 +287,10 @@ class Sender:
                 raise
         await self._outcomes.published(job, record, outcome)
 
-    async def _publish_once(self, job: Job, asset: AssetSpec) -> AssetOutcome:
+    async def _publish_once(self, job: Job, asset: Asset) -> AssetOutcome:
         """One attempt; it counts only when the reply names the asset with our SHA-256."""
-        body = await self._body(job, asset)
-        digest = job.digests[asset.name]
+        body, digest = await self._assets.body(asset, job.digests[asset.name])
+        job.digests[asset.name] = digest  # a file that changed was hashed again
         self._outcomes.publish_attempted()
         try:
             reply = await self._remote.api.publish(
@@ -284,6 +299,8 @@ class Sender:
             )  # fmt: skip
         except ConflictError:
             return await self._resolve_conflict(job, asset)
+        except RejectedError as error:
+            raise self._assets.refused(body, digest, error) from error
         if reply.confirms(asset.name, digest.sha256):
             return AssetOutcome.PUBLISHED
         if reply.asset_name == asset.name and reply.sha256:
@@ -299,27 +316,7 @@ class Sender:
             code="UnconfirmedPublish",
         )
 
-    async def _body(self, job: Job, asset: AssetSpec) -> bytes | BinaryIO:
-        """The body to send: the bytes hashed if they were kept, else the very file that was
-        hashed, re-hashed if it changed since."""
-        content = job.digests[asset.name].content
-        if content is not None:
-            return content
-        for _ in range(MAX_HASH_TRIES):
-            try:
-                return await asyncio.to_thread(open_unchanged, asset.path, job.digests[asset.name])
-            except FileChangedError:
-                log.warning("file changed since hashing; hashing again", path=str(asset.path))
-                job.digests[asset.name] = await self._rehashed(asset)
-        raise RejectedError(f"{asset.path}: file keeps changing; not sent")
-
-    async def _rehashed(self, asset: AssetSpec) -> FileDigest:
-        fresh = await self._hasher.digest(asset.path)
-        if asset.sha256 is not None and fresh.sha256 != asset.sha256:
-            raise RejectedError(f"{asset.place}: file changed and no longer matches its sha256")
-        return fresh
-
-    async def _resolve_conflict(self, job: Job, asset: AssetSpec) -> AssetOutcome:
+    async def _resolve_conflict(self, job: Job, asset: Asset) -> AssetOutcome:
         """A conflict may be our own earlier attempt whose reply was lost: look it up."""
         found = await self._view.asset(job.spec, asset.name)
         sha256 = job.digests[asset.name].sha256

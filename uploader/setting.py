@@ -36,9 +36,11 @@ DEFAULTS: Final = frozenset(Command)
 MANIFEST: Final = DEFAULTS - {Command.SERVE}
 ENDPOINT: Final = frozenset({Command.RUN, Command.VERIFY, Command.SERVE})
 WORK: Final = ENDPOINT
+SOURCES: Final = ENDPOINT  # remote assets are read wherever the service is written to
 ONE_RUN: Final = frozenset({Command.RUN, Command.VERIFY})  # not for a service's jobs
 RUN_AND_SERVE: Final = frozenset({Command.RUN, Command.SERVE})
 RUN_ONLY: Final = frozenset({Command.RUN})
+VERIFY_ONLY: Final = frozenset({Command.VERIFY})
 JOURNAL: Final = frozenset({Command.RUN, Command.STATUS})
 
 

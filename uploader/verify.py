@@ -1,6 +1,7 @@
-"""`uploader verify`: compare what the service holds with the local files, for audits.
+"""`uploader verify`: compare what the service holds with the manifest's assets, for audits.
 
-For each version of the manifest: hash the local files, then ask the service
+For each version of the manifest: hash the local files and the remote objects (read
+anew, or with `--no-download` the SHA-256 their stores declare), then ask the service
 (DescribePackageVersion + ListPackageVersionAssets) and report every difference:
 a missing version, a missing or extra asset, a different SHA-256, a wrong status.
 Nothing is ever written to the service.
@@ -14,9 +15,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
+from uploader.assets import Assets
 from uploader.domain import RemoteVersion
 from uploader.errors import FatalRemoteError, Outcome, UploaderError
-from uploader.hashing import Hasher
 from uploader.limits import Family
 from uploader.manifest import Problem, VersionSpec, batches
 from uploader.plan import compare_assets
@@ -116,7 +117,7 @@ class Verifier:
 
     Args:
         remote: rate-limited, retried calls (list family only).
-        hasher: hashes the local files (its cache spares unchanged ones).
+        assets: hashes the local files and reads (or stats) the remote ones.
         workers: versions checked at once.
         on_finding: called with each difference as it is found.
         on_problem: called with each manifest problem.
@@ -125,14 +126,16 @@ class Verifier:
     def __init__(
         self,
         remote: Remote,
-        hasher: Hasher,
+        assets: Assets,
         *,
         workers: int,
+        download: bool = True,
         on_finding: Callable[[Finding], None],
         on_problem: Callable[[Problem], None],
     ) -> None:
         self._remote = remote
-        self._hasher = hasher
+        self._assets = assets
+        self._download = download
         self._slots = asyncio.Semaphore(workers)
         self._on_finding = on_finding
         self._on_problem = on_problem
@@ -167,7 +170,7 @@ class Verifier:
         self._count(findings)
 
     async def _check(self, spec: VersionSpec) -> list[Finding]:
-        digests = await self._hasher.digest_all([a.path for a in spec.assets])
+        digests = await self._assets.digest_all(spec.assets, download=self._download)
         local = {a.name: d.sha256 for a, d in zip(spec.assets, digests, strict=True)}
         api = self._remote.api
         remote = await self._remote.call(

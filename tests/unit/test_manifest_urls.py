@@ -29,18 +29,15 @@ def line_of(*assets: dict[str, object]) -> dict[str, object]:
     return {**TARGET, "package": "app", "version": "1.0", "assets": list(assets)}
 
 
-def read(folder: Path, entry: dict[str, object], *, remote: bool = True) -> list[object]:
+def read(folder: Path, entry: dict[str, object]) -> list[object]:
     """Write the entry as folder/m.jsonl and read it back (specs and problem strings)."""
     path = folder / "m.jsonl"
     path.write_text(json.dumps(entry) + "\n", encoding="utf-8")
-    return [
-        item if isinstance(item, VersionSpec) else str(item)
-        for item in read_manifest(path, remote_assets=remote)
-    ]
+    return [item if isinstance(item, VersionSpec) else str(item) for item in read_manifest(path)]
 
 
 def problems_of(folder: Path, *assets: dict[str, object]) -> list[str]:
-    """The problems of one entry with these assets, read with remote assets accepted."""
+    """The problems of one entry with these assets."""
     return [p for p in read(folder, line_of(*assets)) if isinstance(p, str)]
 
 
@@ -116,7 +113,7 @@ def test_parse_url_never_raises(text: str) -> None:
 # --- Reading assets with a url -----------------------------------------------------------
 
 
-def test_url_asset_with_declarations_is_read_into_remote_assets(tmp_path: Path) -> None:
+def test_url_asset_with_declarations_is_read_into_a_remote_asset_spec(tmp_path: Path) -> None:
     """A url asset keeps its declared sha256 (lower-cased), size, sha1 and version identity."""
     asset = {
         "url": "s3://bucket/acme/app/1.0/app.tgz?versionId=3",
@@ -128,8 +125,7 @@ def test_url_asset_with_declarations_is_read_into_remote_assets(tmp_path: Path) 
     }
     (spec,) = read(tmp_path, line_of(asset))
     assert isinstance(spec, VersionSpec)
-    assert spec.assets == ()
-    assert spec.remote_assets == (
+    assert spec.assets == (
         RemoteAssetSpec(
             "app.tgz",
             asset["url"],  # type: ignore[arg-type]
@@ -147,7 +143,7 @@ def test_url_assets_are_never_stat_ed(tmp_path: Path) -> None:
     """A url that looks like a missing local file is read without a file check."""
     (spec,) = read(tmp_path, line_of({"url": "https://host/repo/nope.tgz", "name": "n.tgz"}))
     assert isinstance(spec, VersionSpec)
-    assert [a.name for a in spec.remote_assets] == ["n.tgz"]
+    assert [a.name for a in spec.assets] == ["n.tgz"]
 
 
 def test_local_and_remote_assets_mix_and_names_stay_unique(tmp_path: Path) -> None:
@@ -198,13 +194,13 @@ def test_bad_url_assets_name_the_field(
     assert got[0].startswith(f"{tmp_path / 'm.jsonl'}:1: {problem}"), got
 
 
-def test_without_remote_assets_a_url_is_a_problem_not_a_spec(tmp_path: Path) -> None:
-    """The default reader (run, verify, service) refuses url assets: nothing uploads them yet."""
-    got = read(tmp_path, line_of({"url": "s3://b/k.tgz"}), remote=False)
-    assert got == [
-        f"{tmp_path / 'm.jsonl'}:1: assets[0].url: remote sources are not uploaded yet"
-        " (s3://b/k.tgz)"
-    ]
+def test_local_and_remote_assets_keep_the_manifest_s_order(tmp_path: Path) -> None:
+    """A version's files and URLs sit in one `assets`, in the order the manifest gives."""
+    (tmp_path / "a.tgz").write_bytes(b"a")
+    (spec,) = read(tmp_path, line_of({"url": "s3://b/k.tgz"}, {"path": "a.tgz"}))
+    assert isinstance(spec, VersionSpec)
+    assert [type(a).__name__ for a in spec.assets] == ["RemoteAssetSpec", "AssetSpec"]
+    assert [a.location for a in spec.assets] == ["s3://b/k.tgz", str(tmp_path / "a.tgz")]
 
 
 def test_yaml_url_asset_sizes_are_integers(tmp_path: Path) -> None:
@@ -217,8 +213,10 @@ def test_yaml_url_asset_sizes_are_integers(tmp_path: Path) -> None:
         "  - {package: b, version: '1', assets: [{url: 'https://h/b.tgz', size: '12'}]}\n",
         encoding="utf-8",
     )
-    got = list(read_manifest(path, remote_assets=True))
+    got = list(read_manifest(path))
     assert isinstance(got[0], VersionSpec)
-    assert got[0].remote_assets[0].size_bytes == 12
+    (asset,) = got[0].assets
+    assert isinstance(asset, RemoteAssetSpec)
+    assert asset.size_bytes == 12
     assert isinstance(got[1], Problem)
     assert "versions[1].assets[0].size: must be a non-negative integer" in str(got[1])

@@ -29,15 +29,15 @@ deep nesting and huge numbers all become Problems. Decisions the format leaves o
 * An empty manifest is valid and holds no versions, in every format: an empty or blank
   file, a YAML file of comments only, or `versions: []` (an empty nightly scan piped to
   `run -` must not page anyone).
-* An asset has a `path` or a `url`; `url` assets are read only when asked
-  (`remote_assets=True`, as `uploader validate` does), into `VersionSpec.remote_assets`.
+* An asset has a `path` (an `AssetSpec`) or a `url` (a `RemoteAssetSpec`): s3://,
+  https://, or http://; both kinds sit in `VersionSpec.assets`, in the manifest's order.
 * YAML merge keys (`<<`) are refused: `defaults` does the same job without the risk of
   exponential expansion.
 
 The package, one concern per module (only the `Node` protocol crosses from the parsers to
 the checks):
 
-    spec        the values read: VersionSpec, AssetSpec, Problem, Place
+    spec        the values read: VersionSpec, Asset (AssetSpec, RemoteAssetSpec), Problem, Place
     reader      read_manifest, count_entries, batches; formats and sources
     lines       JSON Lines: reading and decoding line by line, limits
     jsonpos     whole-file JSON with the position of every value
@@ -53,11 +53,12 @@ the checks):
 from uploader.domain import TargetStatus
 from uploader.manifest.lines import MAX_LINE_BYTES
 from uploader.manifest.reader import STDIN_NAME, batches, count_entries, read_manifest
-from uploader.manifest.spec import AssetSpec, Place, Problem, RemoteAssetSpec, VersionSpec
+from uploader.manifest.spec import Asset, AssetSpec, Place, Problem, RemoteAssetSpec, VersionSpec
 
 __all__ = [
     "MAX_LINE_BYTES",
     "STDIN_NAME",
+    "Asset",
     "AssetSpec",
     "Place",
     "Problem",

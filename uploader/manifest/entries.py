@@ -23,7 +23,7 @@ from uploader.manifest.fields import (
 )
 from uploader.manifest.jsonpos import JsonNode
 from uploader.manifest.nodes import JsonObject, Node
-from uploader.manifest.spec import AssetSpec, Place, Problem, RemoteAssetSpec, VersionSpec
+from uploader.manifest.spec import Asset, Place, Problem, VersionSpec
 
 CALLER_DEFAULTS_NAME: Final = "<defaults>"
 """How problems name the defaults the caller passed (flags, config)."""
@@ -116,7 +116,7 @@ def _missing(merged: Mapping[str, object], line: int, path: str, ctx: Context) -
 
 def _version_spec(merged: Mapping[str, object], place: Place, index: int) -> VersionSpec:
     text = cast(Mapping[str, str], merged)
-    assets = cast(tuple[AssetSpec | RemoteAssetSpec, ...], merged["assets"])
+    assets = cast(tuple[Asset, ...], merged["assets"])
     return VersionSpec(
         domain=text["domain"],
         domain_owner=text.get("domain_owner"),
@@ -125,8 +125,7 @@ def _version_spec(merged: Mapping[str, object], place: Place, index: int) -> Ver
         package=text["package"],
         version=text["version"],
         status=cast(TargetStatus, merged.get("status", TargetStatus.PUBLISHED)),
-        assets=tuple(a for a in assets if isinstance(a, AssetSpec)),
+        assets=assets,
         place=place,
         index=index,
-        remote_assets=tuple(a for a in assets if isinstance(a, RemoteAssetSpec)),
     )

@@ -46,7 +46,6 @@ class Context:
     file: str  # as the user gave it
     paths: Paths
     quote_hint: str = " (quote it)"
-    remote_assets: bool = False  # accept assets with a `url` (else each is a problem)
     # (field, value) pairs found valid, so that a name every line repeats (the domain,
     # the namespace, a package's name) is checked once; bounded by its user (fastpath).
     valid_names: set[tuple[str, object]] = field(default_factory=set)
@@ -241,8 +240,6 @@ def _remote_asset(
     fields: Mapping[str, object], place: Place, ctx: Context
 ) -> tuple[RemoteAssetSpec | None, list[Problem]]:
     url = cast(_AssetURL, fields["url"])
-    if not ctx.remote_assets:
-        return None, url.where.problem(f"remote sources are not uploaded yet ({url.written})")
     name = fields.get("name")
     if name is None:
         name = url.parsed.base_name

@@ -17,7 +17,6 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
-from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final, TextIO, TypeVar
@@ -55,7 +54,6 @@ def read_manifest(
     allow_outside: bool = False,
     check_files: bool = True,
     paths_from: Path | None = None,
-    remote_assets: bool = False,
 ) -> Iterator[VersionSpec | Problem]:
     """Yield each entry of a manifest as a `VersionSpec`, or as the `Problem`s that stop it.
 
@@ -70,12 +68,8 @@ def read_manifest(
         check_files: report missing, unreadable and non-regular asset files.
         paths_from: relative asset paths start in this folder, and must resolve inside
             it, wherever the manifest is (service mode: a job's root); overrides base_dir.
-        remote_assets: accept assets with a `url` (into `VersionSpec.remote_assets`);
-            without it each is a problem ("remote sources are not uploaded yet"), so
-            `run`, `verify` and service mode fail such a version rather than take it.
     """
     ctx = _context(source, base_dir, allow_outside, check_files, paths_from)
-    ctx = replace(ctx, remote_assets=remote_assets)
     inherited, problems = caller_defaults(defaults, ctx)
     if problems:
         yield from problems

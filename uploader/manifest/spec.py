@@ -40,6 +40,11 @@ class AssetSpec:
     sha256: str | None
     place: Place
 
+    @property
+    def location(self) -> str:
+        """Where the bytes are, as a report shows it."""
+        return str(self.path)
+
 
 @dataclass(frozen=True, slots=True)
 class RemoteAssetSpec:
@@ -59,12 +64,23 @@ class RemoteAssetSpec:
     etag: str | None = None
     last_modified: str | None = None
 
+    @property
+    def location(self) -> str:
+        """Where the bytes are, as a report shows it (the URL as written: a manifest URL
+        carries no user-info; the report and logs redact any query but `versionId`)."""
+        return self.url
+
+
+Asset = AssetSpec | RemoteAssetSpec
+"""An asset of a version: a local file or an object of a remote store."""
+
 
 @dataclass(frozen=True, slots=True)
 class VersionSpec:
     """One package version to publish, fully checked; `index` is its ordinal in the manifest.
 
-    `assets` are local files; `remote_assets` those a `url` names (see there).
+    `assets` are local files (`AssetSpec`) and objects a `url` names (`RemoteAssetSpec`),
+    in the manifest's order.
     """
 
     domain: str
@@ -74,12 +90,9 @@ class VersionSpec:
     package: str
     version: str
     status: TargetStatus
-    assets: tuple[AssetSpec, ...]
+    assets: tuple[Asset, ...]
     place: Place
     index: int
-    remote_assets: tuple[RemoteAssetSpec, ...] = ()
-    """Assets with a `url`; only when the reader is asked for them (`remote_assets=True`):
-    nothing uploads them yet, and the pipeline reads `assets` only."""
 
     @property
     def target(self) -> Target:

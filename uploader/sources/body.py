@@ -15,6 +15,9 @@ Memory is one source chunk (`CHUNK_BYTES`) per asset in flight, whatever the siz
   aiohttp's and botocore's wrappers; `codeartifact.translated` finds our error within
   them, so the attempt ends with that error, retried or not by its category.
 - `close()` (publish closes its body) releases the source's connection, from any thread.
+- The bytes handed out are hashed on the way (in the reading thread): `sent_sha256` is
+  their SHA-256 once the whole body was read, so a declared hash the service refused
+  can be named beside the hash of what was sent.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import hashlib
 import io
 from collections.abc import AsyncGenerator
-from typing import BinaryIO, Final
+from typing import Final
 
 from uploader.sources.base import Body
 from uploader.sources.errors import TransientSourceError
@@ -56,6 +60,13 @@ class BlockingBody(io.RawIOBase):
         self._length = body.obj.size_bytes - body.position
         self._chunk_wait_s = chunk_wait_s
         self._closing: set[asyncio.Task[None]] = set()
+        self._sha256 = hashlib.sha256()
+        self._handed_out = 0
+
+    @property
+    def sent_sha256(self) -> str | None:
+        """The SHA-256 of the bytes read, once they are the whole body; else None."""
+        return self._sha256.hexdigest() if self._handed_out == self._length else None
 
     def __repr__(self) -> str:
         return f"<BlockingBody {self._body!r}>"
@@ -69,7 +80,10 @@ class BlockingBody(io.RawIOBase):
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         """Fill `buffer` from the current chunk, waiting for the next one when it is used up."""
         if not self._pending:
-            self._pending = memoryview(self._next_chunk())
+            chunk = self._next_chunk()
+            self._sha256.update(chunk)
+            self._handed_out += len(chunk)
+            self._pending = memoryview(chunk)
         n = min(len(buffer), len(self._pending))
         memoryview(buffer)[:n] = self._pending[:n]
         self._pending = self._pending[n:]
@@ -117,18 +131,24 @@ class BlockingBody(io.RawIOBase):
         await self._body.aclose()
 
 
-class _SizedReader(io.BufferedReader):
+class StreamedBody(io.BufferedReader):
     """A buffered BlockingBody that keeps its length (botocore's Content-Length)."""
 
     def __init__(self, raw: BlockingBody) -> None:
         super().__init__(raw)
+        self._raw = raw
         self._length = len(raw)
 
     def __len__(self) -> int:
         return self._length
 
+    @property
+    def sent_sha256(self) -> str | None:
+        """The SHA-256 of what was sent, once the whole body was (`BlockingBody`)."""
+        return self._raw.sent_sha256
 
-def publish_body(body: Body, loop: asyncio.AbstractEventLoop | None = None) -> BinaryIO:
+
+def publish_body(body: Body, loop: asyncio.AbstractEventLoop | None = None) -> StreamedBody:
     """`body` as the file `CodeArtifactClient.publish` takes: read once, from a thread, its
     length known; publish closes it, which releases the source's connection."""
-    return _SizedReader(BlockingBody(body, loop))
+    return StreamedBody(BlockingBody(body, loop))

@@ -305,7 +305,9 @@ class HttpSource:
             return
         where = "" if target == URL(url) else f" (redirected to {redacted(str(target))})"
         if target.scheme == "http":
-            raise PermanentSourceError(url, f"http:// is not allowed{where}", code="Insecure")
+            raise PermanentSourceError(
+                url, f"http:// is not allowed without --allow-http{where}", code="Insecure"
+            )
         raise PermanentSourceError(url, f"scheme {target.scheme!r} refused{where}", code="Scheme")
 
     def _credentials(self, target: URL) -> dict[str, str]:

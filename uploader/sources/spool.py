@@ -181,8 +181,13 @@ class Spool:
         return f"Spool({self.budget!r}, dir={self.spool_dir}, memory≤{self.memory_max_bytes})"
 
     @contextlib.asynccontextmanager
-    async def fetch(self, source: Source, obj: SourceObject) -> AsyncIterator[Spooled]:
+    async def fetch(
+        self, source: Source, obj: SourceObject, *, reserved: bool = False
+    ) -> AsyncIterator[Spooled]:
         """The asset downloaded and hashed, held until the block ends.
+
+        `reserved`: the caller holds budget for it already (a version's assets reserved
+        together, so that no version waits for budget while it holds some).
 
         Raises PermanentSourceError if it is larger than the whole budget,
         SourceHashMismatchError if a declared SHA-256 or SHA-1 disagrees with the bytes,
@@ -194,7 +199,8 @@ class Spool:
                 f"{obj.size_bytes} bytes, more than the spool's {self.budget.limit_bytes}",
                 code="SpoolTooSmall",
             )
-        await self.budget.acquire(obj.size_bytes)
+        if not reserved:
+            await self.budget.acquire(obj.size_bytes)
         path: Path | None = None
         try:
             if obj.size_bytes > self.memory_max_bytes:
@@ -203,7 +209,8 @@ class Spool:
         finally:
             if path is not None:
                 path.unlink(missing_ok=True)  # one syscall; safe even while cancelled
-            self.budget.release(obj.size_bytes)
+            if not reserved:
+                self.budget.release(obj.size_bytes)
 
     def _temp_path(self) -> Path:
         handle, name = tempfile.mkstemp(prefix="uploader-spool-", dir=self.spool_dir)

@@ -22,9 +22,8 @@ import asyncio
 import base64
 import json
 import netrc
-import os
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -32,6 +31,7 @@ from typing import Final, NamedTuple
 import aiohttp
 
 from uploader.errors import FatalRemoteError, InvalidInputError
+from uploader.sources.headers import parse_source_header
 
 __all__ = [
     "GuardedClient",
@@ -50,7 +50,6 @@ ATTEMPTS: Final = 3
 RETRY_WAITS_S: Final = (1.0, 4.0)
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _CHUNK_BYTES: Final = 64 * 1024
-_ENV_PREFIX: Final = "env:"
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -69,25 +68,6 @@ class Origin(NamedTuple):
         scheme = parts.scheme.lower()
         port = parts.port or (443 if scheme == "https" else 80)
         return cls(scheme, (parts.hostname or "").lower(), port)
-
-
-def parse_source_header(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, str]:
-    """`Name: value` as a header; a value `env:VAR` is read from the environment.
-
-    Raises InvalidInputError naming the header, never its value.
-    """
-    name, colon, value = text.partition(":")
-    name, value = name.strip(), value.strip()
-    if not colon or not name or not value or any(c in name for c in " \t\r\n"):
-        raise InvalidInputError(f"--source-header {name or '?'!r}: expected 'Name: value'")
-    if value.startswith(_ENV_PREFIX):
-        variable = value.removeprefix(_ENV_PREFIX)
-        if not env.get(variable):
-            raise InvalidInputError(f"--source-header {name}: ${variable} is not set")
-        value = env[variable]
-    if any(c in value for c in "\r\n\0"):
-        raise InvalidInputError(f"--source-header {name}: the value holds a line break")
-    return name, value
 
 
 def load_netrc(path: Path | None = None) -> netrc.netrc | None:
