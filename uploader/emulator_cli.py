@@ -82,8 +82,9 @@ def _parse_credentials(values: tuple[str, ...]) -> dict[str, str] | None:
     type=click.Choice(["accept", "conflict"]),
     default="accept",
     show_default=True,
-    help="A second publish of an asset with the same SHA-256: accepted, or a "
-    "ConflictException (AWS documents neither).",
+    help="A second publish of an asset with the same SHA-256: accepted without adding an "
+    "asset, as AWS documents (identical checksums are idempotent, other content is 409), "
+    "or 'conflict': a ConflictException, stricter than AWS.",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the fault schedule.")
 @click.option(

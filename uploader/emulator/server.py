@@ -67,7 +67,7 @@ class Emulator:
         faults: seeded fault schedule; none by default.
         max_asset_size_bytes: uploads above it get ServiceQuotaExceededException.
         republish_conflicts: any second publish of an asset name is a ConflictException,
-            even with identical bytes (AWS documents neither behaviour).
+            even with identical bytes: stricter than AWS, which accepts identical bytes.
     """
 
     def __init__(

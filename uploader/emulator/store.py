@@ -64,6 +64,18 @@ CREATE TABLE IF NOT EXISTS assets (
 DOMAIN_STATUS = "Active"
 
 
+# Which versions a publish may go to: any asset to an Unfinished version; an asset sent again
+# with identical content also to a Published one (AWS documents the idempotent republish,
+# not which statuses allow it; Unlisted, Archived and Disposed versions refuse it here).
+_TAKES_NEW_ASSETS = frozenset({VersionStatus.UNFINISHED})
+_TAKES_REPUBLISHED_ASSETS = frozenset({VersionStatus.UNFINISHED, VersionStatus.PUBLISHED})
+
+
+def _status(unfinished: bool) -> VersionStatus:
+    """The status a publish leaves a version in."""
+    return VersionStatus.UNFINISHED if unfinished else VersionStatus.PUBLISHED
+
+
 def _new_revision() -> str:
     # The service's revisions are opaque strings that change on every modification.
     return secrets.token_urlsafe(24)
@@ -77,7 +89,9 @@ class Store:
         account_id: the owner of every domain (the emulator serves one account).
         clock: seconds since the epoch, for created and published times.
         republish_conflicts: a second publish of an asset name is a ConflictException even
-            with the same SHA-256 (by default identical bytes are accepted).
+            with the same SHA-256 (by default identical bytes are accepted, as on AWS).
+        max_assets_per_version: a version's assets beyond it are a
+            ServiceQuotaExceededException.
     """
 
     def __init__(
@@ -88,9 +102,11 @@ class Store:
         region: str = c.DEFAULT_REGION,
         clock: Any = time.time,
         republish_conflicts: bool = False,
+        max_assets_per_version: int = c.MAX_ASSETS_PER_VERSION,
     ) -> None:
         self.data_dir = data_dir
         self.republish_conflicts = republish_conflicts
+        self.max_assets_per_version = max_assets_per_version
         self.account_id = account_id
         self.region = region
         self._clock = clock
@@ -209,12 +225,29 @@ class Store:
 
     # --- publishing -------------------------------------------------------------------------
 
-    def check_publish(self, key: PackageKey, version: str) -> None:
-        """Fail early, before the body is read, when a publish cannot succeed."""
+    def check_publish(self, key: PackageKey, version: str, asset: str, sha256: str) -> None:
+        """Fail early, before the body is read, when a publish cannot succeed.
+
+        `sha256` is the header's: the body has yet to be read, but only a body with that
+        SHA-256 can be stored.
+        """
         self.require_repository(key.domain, key.repository)
         row = self._version_row(key, version)
-        if row is not None and row.status is not VersionStatus.UNFINISHED:
+        existing = self._accepting(key, version, row, asset)
+        if existing is not None:
+            self._check_same_content(existing, sha256, asset)
+
+    def _accepting(
+        self, key: PackageKey, version: str, row: VersionRow | None, asset: str
+    ) -> AssetRow | None:
+        """The asset already stored under this name, if any, once the version is known to
+        take the publish: an Unfinished version takes any, a Published one only an asset
+        it holds (to be sent again identically), others none."""
+        existing = self._asset_row(key, version, asset) if row is not None else None
+        accepting = _TAKES_NEW_ASSETS if existing is None else _TAKES_REPUBLISHED_ASSETS
+        if row is not None and row.status not in accepting:
             raise version_not_unfinished(key, version, row.status)
+        return existing
 
     def publish_asset(
         self,
@@ -225,7 +258,6 @@ class Store:
         digests: Digests,
         *,
         unfinished: bool,
-        max_assets: int = c.MAX_ASSETS_PER_VERSION,
         verify: Callable[[], None] | None = None,
     ) -> tuple[VersionRow, AssetRow]:
         """Add one asset to a version.
@@ -237,42 +269,63 @@ class Store:
         to accept an asset and before anything is written; None if the caller did.
         """
         placed = False
-        with self._tx() as db:
+        with self._tx():
             self.require_repository(key.domain, key.repository)
             row = self._version_row(key, version)
-            if row is not None and row.status is not VersionStatus.UNFINISHED:
-                raise version_not_unfinished(key, version, row.status)
+            existing = self._accepting(key, version, row, asset)
             if verify is not None:
                 verify()
-            existing = self._asset_row(key, version, asset)
             if existing is not None:
-                self._check_same_content(existing, digests, asset)
+                self._check_same_content(existing, digests.sha256, asset)
+                new_row = self._republished(key, version, row, unfinished=unfinished)
             else:
-                self._check_asset_count(key, version, max_assets)
-                placed = self.blobs.put(blob, digests.sha256)
-                db.execute(
-                    "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*key.row(), version, asset, digests.size_bytes, digests.sha256,
-                     digests.sha512, digests.sha1, digests.md5),
-                )  # fmt: skip
-            status = VersionStatus.UNFINISHED if unfinished else VersionStatus.PUBLISHED
-            new_row = self._upsert_version(key, version, row, status)
+                self._check_asset_count(key, version, self.max_assets_per_version)
+                placed = self._insert_asset(key, version, asset, blob, digests)
+                new_row = self._upsert_version(key, version, row, _status(unfinished))
         if isinstance(blob, Path) and not placed:
             blob.unlink(missing_ok=True)
         return new_row, AssetRow(asset, digests)
 
-    def _check_same_content(self, existing: AssetRow, digests: Digests, asset: str) -> None:
-        # Re-sending identical bytes is accepted (a retry whose reply was lost); other bytes
-        # under the same name are a conflict. AWS documents neither case, so with
-        # `republish_conflicts` any second publish of a name is a ConflictException, the
-        # strictest reading: clients can be tested against both.
-        if self.republish_conflicts or existing.digests.sha256 != digests.sha256:
+    def _insert_asset(
+        self, key: PackageKey, version: str, asset: str, blob: Path | bytes, digests: Digests
+    ) -> bool:
+        """Store the bytes and the asset's row; True if `blob` was moved into place."""
+        placed = self.blobs.put(blob, digests.sha256)
+        self._db.execute(
+            "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*key.row(), version, asset, digests.size_bytes, digests.sha256,
+             digests.sha512, digests.sha1, digests.md5),
+        )  # fmt: skip
+        return placed
+
+    def _republished(
+        self, key: PackageKey, version: str, row: VersionRow | None, *, unfinished: bool
+    ) -> VersionRow:
+        """An identical asset sent again: nothing is added. An Unfinished version takes the
+        publish's status as any publish sets it; a finished one is left as it is (a
+        Published version never returns to Unfinished)."""
+        assert row is not None  # an asset exists only in a version
+        if row.status is VersionStatus.UNFINISHED:
+            return self._upsert_version(key, version, row, _status(unfinished))
+        return row
+
+    def _check_same_content(self, existing: AssetRow, sha256: str, asset: str) -> None:
+        """Refuse a second publish of an asset name unless it is idempotent.
+
+        AWS's user guide ("Overwriting package assets") says an asset can be published
+        again only with identical content (same checksums), and that other content under
+        the same name is an HTTP 409 conflict (the version statuses that allow it are
+        `_TAKES_REPUBLISHED_ASSETS`). With `republish_conflicts` every second publish of a
+        name is a ConflictException: stricter than AWS, for clients that must never rely
+        on the idempotent case.
+        """
+        if self.republish_conflicts or existing.digests.sha256 != sha256:
+            same = existing.digests.sha256 == sha256
+            what = "already exists" if same else "already exists with a different SHA-256"
             raise StoreError(
-                "ConflictException",
-                f"Asset {asset} already exists with a different SHA-256",
-                resource_type="asset",
-                resource_id=asset,
-            )
+                "ConflictException", f"Asset {asset} {what}",
+                resource_type="asset", resource_id=asset,
+            )  # fmt: skip
 
     def _check_asset_count(self, key: PackageKey, version: str, max_assets: int) -> None:
         (count,) = self._db.execute(
