@@ -94,6 +94,16 @@ def _parse_credentials(values: tuple[str, ...]) -> dict[str, str] | None:
     default=None,
     help="Largest asset in bytes (default: AWS's 5 GB).",
 )
+@click.option(
+    "--max-assets-per-version",
+    "max_assets_per_version",
+    type=click.IntRange(min=1),
+    default=c.MAX_ASSETS_PER_VERSION,
+    show_default=True,
+    help="Most assets a package version may hold; one more is a "
+    "ServiceQuotaExceededException. AWS's English quotas page says 150, a newer "
+    "translated one 350.",
+)
 def emulator(
     host: str,
     port: int,
@@ -106,12 +116,14 @@ def emulator(
     republish: str,
     seed: int,
     max_asset_size_bytes: int | None,
+    max_assets_per_version: int,
 ) -> Outcome:
     """Run a CodeArtifact-compatible server until interrupted.
 
     The first line on stdout is `listening on http://HOST:PORT`.
     """
     from uploader.emulator import Emulator  # the server's modules load only when it runs
+    from uploader.emulator.catalog import Limits
     from uploader.emulator.faults import FaultPlan, Quotas, parse_rate
 
     configure_logging()
@@ -130,6 +142,7 @@ def emulator(
             faults=plan,
             max_asset_size_bytes=max_asset_size_bytes or c.MAX_ASSET_SIZE_BYTES,
             republish_conflicts=republish == "conflict",
+            limits=Limits(assets_per_version=max_assets_per_version),
         )
     except ValueError as error:
         raise click.UsageError(str(error)) from None
