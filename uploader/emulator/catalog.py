@@ -140,7 +140,11 @@ class Catalog:
 
     def delete_domain(self, domain: str) -> dict[str, Any]:
         """Delete an empty domain; a ConflictException while it holds repositories (as AWS
-        documents: "you cannot delete a domain that contains repositories")."""
+        documents: "you cannot delete a domain that contains repositories").
+
+        A missing domain is ResourceNotFoundException, although the model does not list
+        that error for DeleteDomain: what AWS answers there is not documented.
+        """
         with self._tx() as db:
             described = self.describe_domain(domain)
             if described["repositoryCount"]:
