@@ -42,6 +42,8 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import re
+import shlex
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -125,6 +127,14 @@ _FATAL_CODES: Final = frozenset({
     "SignatureDoesNotMatch",
 })  # fmt: skip
 _REJECTED_CODES: Final = frozenset({"ValidationException", "ServiceQuotaExceededException"})
+# A publish refused by the package's origin controls (PutPackageOriginConfiguration with
+# publish=BLOCK). AWS documents the control, not the error it answers with: it is
+# recognised by its message, whatever the 4xx code (the emulator's ValidationException, or
+# an AccessDeniedException or ConflictException from AWS), since the cause and the fix are
+# the same, and they concern that package only: its version fails, not retried, and the
+# run goes on (an AccessDeniedException would otherwise end the run, a ConflictException
+# would be taken for an asset already there).
+_ORIGIN_BLOCKED: Final = re.compile(r"\borigin (configuration|control|restriction)", re.IGNORECASE)
 _TARGET_TYPES: Final = frozenset({"domain", "repository"})
 _READ_CHUNK_BYTES: Final = 64 * 1024
 _MAX_WRAPPED_DEPTH: Final = 8  # how deep translate looks for our error inside theirs
@@ -333,6 +343,8 @@ def _from_client_error(error: ClientError) -> RemoteError:
         return RetryableRemoteError(
             text, code=code or str(status), status=status, reason=RetryReason.SERVER_ERROR
         )
+    if _ORIGIN_BLOCKED.search(message):
+        return RejectedError(text, code=code, status=status)
     if code == "ConflictException":
         return ConflictError(text, code=code, status=status)
     if code in _FATAL_CODES:
@@ -340,6 +352,26 @@ def _from_client_error(error: ClientError) -> RemoteError:
     if code == "ResourceNotFoundException" and response.get("resourceType") in _TARGET_TYPES:
         return FatalRemoteError(text, code=code, status=status)
     return RejectedError(text, code=code, status=status)
+
+
+def _publish_blocked(package: PackageRef, error: RejectedError) -> RejectedError:
+    """The refusal of a package whose origin configuration blocks publishing, naming the
+    command that allows it (upstream=BLOCK is AWS's default for a published package)."""
+    target = package.target
+    owner = ["--domain-owner", target.domain_owner] if target.domain_owner else []
+    command = shlex.join([
+        "aws", "codeartifact", "put-package-origin-configuration",
+        "--domain", target.domain, *owner, "--repository", target.repository,
+        "--format", "generic", "--namespace", package.namespace, "--package", package.package,
+        "--restrictions", "publish=ALLOW,upstream=BLOCK",
+    ])  # fmt: skip
+    blocked = RejectedError(
+        f"package {package.namespace}/{package.package} in {target}: its origin configuration"
+        f" blocks publishing ({error}); to allow it: {command}",
+        code=error.code, status=error.status,
+    )  # fmt: skip
+    blocked.operation = error.operation
+    return blocked
 
 
 def _publish_reply(reply: Mapping[str, Any]) -> PublishReply:
@@ -492,6 +524,10 @@ class CodeArtifact:
         except RetryableRemoteError as error:
             if error.code == "FileChanged":
                 log.warning("file changed during upload", asset=asset_name, error=str(error))
+            raise
+        except RejectedError as error:
+            if _ORIGIN_BLOCKED.search(str(error)):
+                raise _publish_blocked(package, error) from error
             raise
         finally:
             if not isinstance(body, bytes):

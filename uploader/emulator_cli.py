@@ -82,8 +82,9 @@ def _parse_credentials(values: tuple[str, ...]) -> dict[str, str] | None:
     type=click.Choice(["accept", "conflict"]),
     default="accept",
     show_default=True,
-    help="A second publish of an asset with the same SHA-256: accepted, or a "
-    "ConflictException (AWS documents neither).",
+    help="A second publish of an asset with the same SHA-256: accepted without adding an "
+    "asset, as AWS documents (identical checksums are idempotent, other content is 409), "
+    "or 'conflict': a ConflictException, stricter than AWS.",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the fault schedule.")
 @click.option(
@@ -92,6 +93,16 @@ def _parse_credentials(values: tuple[str, ...]) -> dict[str, str] | None:
     type=click.IntRange(min=1),
     default=None,
     help="Largest asset in bytes (default: AWS's 5 GB).",
+)
+@click.option(
+    "--max-assets-per-version",
+    "max_assets_per_version",
+    type=click.IntRange(min=1),
+    default=c.MAX_ASSETS_PER_VERSION,
+    show_default=True,
+    help="Most assets a package version may hold; one more is a "
+    "ServiceQuotaExceededException. AWS's English quotas page says 150, a newer "
+    "translated one 350.",
 )
 def emulator(
     host: str,
@@ -105,12 +116,14 @@ def emulator(
     republish: str,
     seed: int,
     max_asset_size_bytes: int | None,
+    max_assets_per_version: int,
 ) -> Outcome:
     """Run a CodeArtifact-compatible server until interrupted.
 
     The first line on stdout is `listening on http://HOST:PORT`.
     """
     from uploader.emulator import Emulator  # the server's modules load only when it runs
+    from uploader.emulator.catalog import Limits
     from uploader.emulator.faults import FaultPlan, Quotas, parse_rate
 
     configure_logging()
@@ -129,6 +142,7 @@ def emulator(
             faults=plan,
             max_asset_size_bytes=max_asset_size_bytes or c.MAX_ASSET_SIZE_BYTES,
             republish_conflicts=republish == "conflict",
+            limits=Limits(assets_per_version=max_assets_per_version),
         )
     except ValueError as error:
         raise click.UsageError(str(error)) from None

@@ -8,7 +8,8 @@
     │   │   │                          (`reason`: which of them, a RetryReason)
     │   │   └── ThrottledError         429; carries the server's Retry-After
     │   ├── ConflictError              the asset or version exists in another state
-    │   ├── RejectedError              validation or quota: this item fails, the run goes on
+    │   ├── RejectedError              validation, quota, a package's origin controls:
+    │   │                              this item fails, the run goes on
     │   └── FatalRemoteError   exit 3  no credentials, access denied, domain/repo not found
     └── JournalError           exit 3  the resume journal cannot be read or written
 

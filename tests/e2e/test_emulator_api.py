@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore
 import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
@@ -433,12 +434,24 @@ def test_awkward_names_round_trip(client: BaseClient) -> None:
     assert reply["asset"].read() == b"odd"
 
 
-def test_a_model_operation_not_implemented_says_so(client: BaseClient) -> None:
+@pytest.mark.parametrize(
+    ("operation", "params"),
+    [
+        ("DisposePackageVersions", {**PKG, "package": "app", "versions": ["1"]}),
+        ("GetAuthorizationToken", {"domain": DOMAIN}),
+    ],
+)
+def test_a_model_operation_not_implemented_says_so(
+    client: BaseClient, operation: str, params: dict[str, Any]
+) -> None:
     """An operation of the model the emulator lacks is a 501 naming it, not an unknown path."""
+    method = getattr(client, botocore.xform_name(operation))
     with pytest.raises(ClientError) as excinfo:
-        client.describe_package(**PKG, package="app")
+        method(**params)
     assert error_code(excinfo) == ("NotImplementedException", 501)
-    assert "DescribePackage is not implemented by the emulator" in str(excinfo.value)
+    assert excinfo.value.response["Error"]["Message"] == (
+        f"not implemented by the emulator: {operation}"
+    )
 
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/v1/nowhere"), ("PUT", "/v1/domain")])

@@ -103,6 +103,7 @@ def test_emulator_command_prints_its_address_and_stops_on_sigterm(tmp_path: Path
         (["--rate", "publish=fast"], "rate"),
         (["--faults", "publish:error=2"], "error"),
         (["--credentials", "nocolon"], "KEY:SECRET"),
+        (["--max-assets-per-version", "0"], "max-assets-per-version"),
     ],
 )
 def test_emulator_command_rejects_bad_flags(args: list[str], fragment: str) -> None:
@@ -116,8 +117,80 @@ def test_emulator_command_rejects_bad_flags(args: list[str], fragment: str) -> N
     assert "Traceback" not in result.stderr
 
 
+def test_aws_cli_upstreams_origin_controls_and_what_is_not_implemented(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """The AWS CLI sets upstreams and origin controls, is refused a blocked publish and a
+    non-empty domain's deletion, and learns which operation the emulator lacks."""
+    aws = shutil.which("aws", path=str(Path(sys.executable).parent))
+    assert aws is not None, "awscli is a dev dependency; `make test` installs it"
+    common = ["--endpoint-url", emulator.endpoint_url, "--region", REGION, "--output", "json"]
+    package = ["--domain", DOMAIN, "--repository", REPOSITORY, "--format", "generic",
+               "--namespace", "acme", "--package", "tool"]  # fmt: skip
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [aws, "codeartifact", *args, *common], capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+
+    created = cli("create-repository", "--domain", DOMAIN, "--repository", "down",
+                  "--upstreams", f"repositoryName={REPOSITORY}")  # fmt: skip
+    assert json.loads(created.stdout)["repository"]["upstreams"] == [{"repositoryName": REPOSITORY}]
+    cli("put-package-origin-configuration", *package,
+        "--restrictions", "publish=BLOCK,upstream=ALLOW")  # fmt: skip
+    described = json.loads(cli("describe-package", *package).stdout)["package"]
+    assert described["originConfiguration"]["restrictions"] == {
+        "publish": "BLOCK", "upstream": "ALLOW",
+    }  # fmt: skip
+    asset = tmp_path / "tool.zip"
+    asset.write_bytes(b"zip")
+    refused = cli("publish-package-version", *package, "--package-version", "1",
+                  "--asset-content", str(asset), "--asset-name", "tool.zip",
+                  "--asset-sha256", hashlib.sha256(b"zip").hexdigest())  # fmt: skip
+    assert refused.returncode != 0
+    assert "ValidationException" in refused.stderr
+    assert "origin configuration" in refused.stderr
+    kept = cli("delete-domain", "--domain", DOMAIN)
+    assert "ConflictException" in kept.stderr
+    lacking = cli("get-authorization-token", "--domain", DOMAIN)
+    assert "not implemented by the emulator: GetAuthorizationToken" in lacking.stderr
+
+
+def test_emulator_command_limits_assets_per_version(tmp_path: Path) -> None:
+    """`uploader emulator --max-assets-per-version 1` refuses a version's second asset
+    with ServiceQuotaExceededException (402)."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uploader", "emulator", "--data", str(tmp_path),
+         "--repo", f"{DOMAIN}/{REPOSITORY}", "--max-assets-per-version", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        endpoint_url = process.stdout.readline().split()[-1]
+        client = boto3.client("codeartifact", endpoint_url=endpoint_url, region_name=REGION)
+        sha256 = hashlib.sha256(b"x").hexdigest()
+        version = {**PKG, "package": "p", "packageVersion": "1", "assetContent": b"x",
+                   "assetSHA256": sha256, "unfinished": True}  # fmt: skip
+        client.publish_package_version(**version, assetName="a")
+        with pytest.raises(ClientError) as excinfo:
+            client.publish_package_version(**version, assetName="b")
+        error = excinfo.value.response
+        assert error["Error"]["Code"] == "ServiceQuotaExceededException"
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 402
+        assert error["resourceType"] == "package-version"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        process.kill()
+        process.communicate()
+
+
 async def test_aioboto3_drives_every_operation_and_error_shape(tmp_path: Path) -> None:
-    """Each of the twelve operations, and each error type, as aioboto3 parses them."""
+    """Each of the first twelve operations, and each error type, as aioboto3 parses them."""
     from botocore.exceptions import ClientError
 
     from tests.conftest import start_emulator

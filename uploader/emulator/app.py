@@ -20,7 +20,7 @@ from typing import Final
 
 from aiohttp import web
 
-from uploader.emulator import auth, handlers, params, publish, routes
+from uploader.emulator import auth, domains, handlers, packages, params, publish, routes
 from uploader.emulator.errors import ApiError, invalid
 from uploader.emulator.faults import FaultKind, retry_after_header
 from uploader.emulator.records import StoreError
@@ -62,7 +62,7 @@ async def _unknown(request: web.Request) -> web.Response:
 
 async def _not_implemented(request: web.Request) -> web.Response:
     operation = request.match_info.route.name
-    raise ApiError(routes.NOT_IMPLEMENTED, f"{operation} is not implemented by the emulator")
+    raise ApiError(routes.NOT_IMPLEMENTED, f"not implemented by the emulator: {operation}")
 
 
 async def _serve(request: web.Request) -> web.StreamResponse:
@@ -196,18 +196,30 @@ def _store_error(error: StoreError) -> ApiError:
     members: dict[str, str] = {}
     if error.resource_type:
         members = {"resourceType": error.resource_type, "resourceId": error.resource_id}
+    if error.reason:
+        members["reason"] = error.reason
     return ApiError(error.code, error.message, **members)
 
 
 HANDLERS: Final[dict[str, Handler]] = {
-    "CreateDomain": handlers.create_domain,
-    "DescribeDomain": handlers.describe_domain,
-    "CreateRepository": handlers.create_repository,
-    "DescribeRepository": handlers.describe_repository,
+    "CreateDomain": domains.create_domain,
+    "DescribeDomain": domains.describe_domain,
+    "ListDomains": domains.list_domains,
+    "DeleteDomain": domains.delete_domain,
+    "CreateRepository": domains.create_repository,
+    "DescribeRepository": domains.describe_repository,
+    "UpdateRepository": domains.update_repository,
+    "DeleteRepository": domains.delete_repository,
+    "ListRepositories": domains.list_repositories,
+    "ListRepositoriesInDomain": domains.list_repositories_in_domain,
+    "GetRepositoryEndpoint": domains.get_repository_endpoint,
+    "DescribePackage": packages.describe_package,
+    "ListPackages": packages.list_packages,
+    "DeletePackage": packages.delete_package,
+    "PutPackageOriginConfiguration": packages.put_package_origin_configuration,
     "PublishPackageVersion": publish.publish_package_version,
     "UpdatePackageVersionsStatus": handlers.update_package_versions_status,
     "DescribePackageVersion": handlers.describe_package_version,
-    "ListPackages": handlers.list_packages,
     "ListPackageVersions": handlers.list_package_versions,
     "ListPackageVersionAssets": handlers.list_package_version_assets,
     "GetPackageVersionAsset": handlers.get_package_version_asset,

@@ -39,22 +39,18 @@ GET_ASSET: Final = "GetPackageVersionAsset"
 ACCOUNT_WRITES: Final = "AccountWrites"  # not an operation: the bucket every write shares
 ALL_OPERATIONS: Final = "*"  # in fault specs: every operation
 
-WRITE_OPERATIONS: Final = frozenset(
-    {"CreateDomain", "CreateRepository", PUBLISH, UPDATE_STATUS, "DeletePackageVersions"}
-)
+WRITE_OPERATIONS: Final = frozenset({
+    "CreateDomain", "DeleteDomain", "CreateRepository", "UpdateRepository", "DeleteRepository",
+    "DeletePackage", "PutPackageOriginConfiguration", PUBLISH, UPDATE_STATUS,
+    "DeletePackageVersions",
+})  # fmt: skip
 # Every operation the emulator serves; flags naming anything else are typos.
-OPERATIONS: Final = frozenset(
-    {
-        *WRITE_OPERATIONS,
-        "DescribeDomain",
-        "DescribeRepository",
-        "DescribePackageVersion",
-        "ListPackages",
-        LIST_VERSIONS,
-        LIST_ASSETS,
-        GET_ASSET,
-    }
-)
+OPERATIONS: Final = frozenset({
+    *WRITE_OPERATIONS,
+    "DescribeDomain", "ListDomains", "DescribeRepository", "ListRepositories",
+    "ListRepositoriesInDomain", "GetRepositoryEndpoint", "DescribePackage", "ListPackages",
+    "DescribePackageVersion", LIST_VERSIONS, LIST_ASSETS, GET_ASSET,
+})  # fmt: skip
 ALIASES: Final = {
     "publish": PUBLISH,
     "update-status": UPDATE_STATUS,

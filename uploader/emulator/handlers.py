@@ -1,8 +1,9 @@
-"""The operations on domains, repositories, package versions and assets.
+"""The operations on package versions and assets.
 
 Each handler reads its request (`params`), makes one store call on the store's thread
 and answers in the service's shape (`replies`). PublishPackageVersion, which streams
-bodies, has a module of its own (`publish`).
+bodies, has a module of its own (`publish`); domains and repositories are `domains`',
+whole packages `packages`'.
 """
 
 from __future__ import annotations
@@ -20,30 +21,6 @@ from uploader.emulator.state import EmulatorState
 ALLOWED_TARGETS: Final = frozenset(
     {VersionStatus.PUBLISHED, VersionStatus.UNLISTED, VersionStatus.ARCHIVED}
 )
-
-
-async def create_domain(request: web.Request, state: EmulatorState) -> web.Response:
-    domain = params.param(request, "domain", names.check_domain)
-    await params.json_body(request)
-    return web.json_response({"domain": await state.db(state.store.create_domain, domain)})
-
-
-async def describe_domain(request: web.Request, state: EmulatorState) -> web.Response:
-    domain = params.param(request, "domain", names.check_domain)
-    return web.json_response({"domain": await state.db(state.store.describe_domain, domain)})
-
-
-async def create_repository(request: web.Request, state: EmulatorState) -> web.Response:
-    domain, repository = params.repository(request, state)
-    description = str((await params.json_body(request)).get("description", ""))
-    reply = await state.db(state.store.create_repository, domain, repository, description)
-    return web.json_response({"repository": reply})
-
-
-async def describe_repository(request: web.Request, state: EmulatorState) -> web.Response:
-    domain, repository = params.repository(request, state)
-    reply = await state.db(state.store.describe_repository, domain, repository)
-    return web.json_response({"repository": reply})
 
 
 async def update_package_versions_status(
@@ -87,27 +64,6 @@ async def describe_package_version(request: web.Request, state: EmulatorState) -
             "origin": replies.origin(key.repository),
         }
     })  # fmt: skip
-
-
-async def list_packages(request: web.Request, state: EmulatorState) -> web.Response:
-    domain, repository = params.repository(request, state)
-    fmt = params.param(request, "format", params.check_format, required=False)
-    namespace = params.param(request, "namespace", names.check_package_part, required=False)
-    prefix = params.param(request, "package-prefix", names.check_package_part, required=False)
-    rows = await state.db(state.store.list_packages, domain, repository)
-    rows = [
-        r for r in rows
-        if (not fmt or r[0] == fmt) and (not namespace or r[1] == namespace)
-        and r[2].startswith(prefix)
-    ]  # fmt: skip
-    page, token = replies.page(request, rows)
-    restrictions = {"publish": "ALLOW", "upstream": "BLOCK"}
-    packages = [
-        {"format": f, "namespace": ns, "package": p,
-         "originConfiguration": {"restrictions": restrictions}}
-        for f, ns, p in page
-    ]  # fmt: skip
-    return web.json_response({"packages": packages, **replies.next_token(token)})
 
 
 async def list_package_versions(request: web.Request, state: EmulatorState) -> web.Response:

@@ -85,7 +85,9 @@ async def _publish_large(
     request: web.Request, state: EmulatorState, params: _Publish
 ) -> tuple[VersionRow, Digests]:
     """A body streamed to a temporary file, once the version is known to accept it."""
-    await state.db(state.store.check_publish, params.key, params.version)
+    await state.db(
+        state.store.check_publish, params.key, params.version, params.asset, params.sha256
+    )
     writer = BlobWriter(state.store.blobs.tmp_dir)
     try:
         digests = await _receive(request, state, writer, params)

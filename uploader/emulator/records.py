@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any, Final
 
 from uploader.domain import VersionStatus
 
@@ -56,6 +57,48 @@ class Digests:
         return {"MD5": self.md5, "SHA-1": self.sha1, "SHA-256": self.sha256, "SHA-512": self.sha512}
 
 
+ALLOW: Final = "ALLOW"
+BLOCK: Final = "BLOCK"
+RESTRICTION_VALUES: Final = (ALLOW, BLOCK)  # AllowPublish and AllowUpstream in the model
+
+
+@dataclass(frozen=True)
+class OriginRestrictions:
+    """A package's origin controls: may versions be published directly, or come from
+    upstreams and external connections."""
+
+    publish: str
+    upstream: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The PackageOriginConfiguration member of the service's replies."""
+        return {"restrictions": {"publish": self.publish, "upstream": self.upstream}}
+
+
+# What AWS sets on a package whose first version is published directly ("Package origin
+# control settings" in the user guide): publishing allowed, upstream versions blocked.
+DEFAULT_RESTRICTIONS: Final = OriginRestrictions(ALLOW, BLOCK)
+
+
+@dataclass(frozen=True)
+class PackageRow:
+    """A package of a repository and its origin restrictions."""
+
+    format: str
+    namespace: str
+    package: str
+    restrictions: OriginRestrictions
+
+    def summary(self) -> dict[str, Any]:
+        """The PackageSummary shape (ListPackages, DeletePackage)."""
+        return {
+            "format": self.format,
+            "namespace": self.namespace,
+            "package": self.package,
+            "originConfiguration": self.restrictions.to_json(),
+        }
+
+
 @dataclass(frozen=True)
 class VersionRow:
     version: str
@@ -78,16 +121,19 @@ class StoreError(Exception):
         message: the message the service would send.
         resource_type: `domain`, `repository`, `package`, `package-version` or `asset`.
         resource_id: the name of the resource concerned.
+        reason: a ValidationException's reason (`ValidationExceptionReason` in the model).
     """
 
     def __init__(
-        self, code: str, message: str, *, resource_type: str = "", resource_id: str = ""
-    ) -> None:
+        self, code: str, message: str, *, resource_type: str = "", resource_id: str = "",
+        reason: str = "",
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.code = code
         self.message = message
         self.resource_type = resource_type
         self.resource_id = resource_id
+        self.reason = reason
 
 
 def not_found(resource_type: str, name: str) -> StoreError:

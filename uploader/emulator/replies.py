@@ -7,6 +7,7 @@ the `max-results`/`next-token` paging every list operation shares (a token is an
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -19,12 +20,31 @@ T = TypeVar("T")
 
 
 def page(request: web.Request, items: list[T]) -> tuple[list[T], str | None]:
-    """One page of `items` per `max-results` and `next-token`; the token is an offset."""
+    """One page of `items` per the query's `max-results` and `next-token`."""
     raw_max = request.query.get("max-results", str(c.DEFAULT_PAGE_SIZE))
-    if not raw_max.isdigit() or not 1 <= int(raw_max) <= c.MAX_RESULTS_LIMIT:
+    if not raw_max.isdigit():
         raise invalid(f"max-results must be 1 to {c.MAX_RESULTS_LIMIT}")
-    start = _decode_token(request.query.get("next-token"))
-    end = start + int(raw_max)
+    return page_of(items, int(raw_max), request.query.get("next-token"))
+
+
+def body_page(body: Mapping[str, Any], items: list[T]) -> tuple[list[T], str | None]:
+    """One page of `items` per the body's `maxResults` and `nextToken` (ListDomains has
+    them in its JSON body, not its query)."""
+    max_results = body.get("maxResults", c.DEFAULT_PAGE_SIZE)
+    token = body.get("nextToken")
+    if not isinstance(max_results, int) or isinstance(max_results, bool):
+        raise invalid(f"maxResults must be 1 to {c.MAX_RESULTS_LIMIT}")
+    if token is not None and not isinstance(token, str):
+        raise invalid("Invalid nextToken")
+    return page_of(items, max_results, token)
+
+
+def page_of(items: list[T], max_results: int, token: str | None) -> tuple[list[T], str | None]:
+    """One page of `items`: at most `max_results` from the offset `token` encodes."""
+    if not 1 <= max_results <= c.MAX_RESULTS_LIMIT:
+        raise invalid(f"max-results must be 1 to {c.MAX_RESULTS_LIMIT}")
+    start = _decode_token(token)
+    end = start + max_results
     token = _encode_token(end) if end < len(items) else None
     return items[start:end], token
 

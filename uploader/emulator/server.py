@@ -16,6 +16,7 @@ from aiohttp import web
 from uploader import constants as c
 from uploader import names
 from uploader.emulator.app import create_app
+from uploader.emulator.catalog import Limits
 from uploader.emulator.faults import FaultPlan, Quotas
 from uploader.emulator.records import StoreError
 from uploader.emulator.state import EmulatorState
@@ -50,8 +51,8 @@ def _unless_it_exists(create: Callable[[], object]) -> None:
 
 def ensure_repository(store: Store, domain: str, repository: str) -> None:
     """Create the domain and repository unless they exist."""
-    _unless_it_exists(lambda: store.create_domain(domain))
-    _unless_it_exists(lambda: store.create_repository(domain, repository, ""))
+    _unless_it_exists(lambda: store.catalog.create_domain(domain))
+    _unless_it_exists(lambda: store.catalog.create_repository(domain, repository, ""))
 
 
 class Emulator:
@@ -67,7 +68,9 @@ class Emulator:
         faults: seeded fault schedule; none by default.
         max_asset_size_bytes: uploads above it get ServiceQuotaExceededException.
         republish_conflicts: any second publish of an asset name is a ConflictException,
-            even with identical bytes (AWS documents neither behaviour).
+            even with identical bytes: stricter than AWS, which accepts identical bytes.
+        limits: quotas on domains, repositories per domain and assets per version
+            (AWS's by default).
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class Emulator:
         max_asset_size_bytes: int = c.MAX_ASSET_SIZE_BYTES,
         account_id: str = c.DEFAULT_ACCOUNT_ID,
         republish_conflicts: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self._repos = [parse_repo_spec(spec) for spec in repos]
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -102,6 +106,7 @@ class Emulator:
         }
         self._account_id = account_id
         self._republish_conflicts = republish_conflicts
+        self._limits = limits or Limits()
         self._runner: web.AppRunner | None = None
         self.state: EmulatorState | None = None
 
@@ -131,6 +136,7 @@ class Emulator:
             self.data_dir,
             account_id=self._account_id,
             republish_conflicts=self._republish_conflicts,
+            limits=self._limits,
         )
         for domain, repository in self._repos:
             ensure_repository(store, domain, repository)

@@ -24,10 +24,15 @@ from typing import Any
 from uploader import constants as c
 from uploader.domain import VersionStatus
 from uploader.emulator.blobs import Blobs
+from uploader.emulator.catalog import Catalog, Limits, quota_exceeded
 from uploader.emulator.records import (
+    BLOCK,
+    DEFAULT_RESTRICTIONS,
     AssetRow,
     Digests,
+    OriginRestrictions,
     PackageKey,
+    PackageRow,
     StoreError,
     VersionRow,
     mismatched_status,
@@ -37,12 +42,10 @@ from uploader.emulator.records import (
 )
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS domains (
-    name TEXT PRIMARY KEY, owner TEXT NOT NULL, created_s REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS repositories (
-    domain TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, created_s REAL NOT NULL,
-    PRIMARY KEY (domain, name)
+CREATE TABLE IF NOT EXISTS packages (
+    domain TEXT NOT NULL, repository TEXT NOT NULL, format TEXT NOT NULL,
+    namespace TEXT NOT NULL, package TEXT NOT NULL, publish TEXT NOT NULL, upstream TEXT NOT NULL,
+    PRIMARY KEY (domain, repository, format, namespace, package)
 );
 CREATE TABLE IF NOT EXISTS versions (
     domain TEXT NOT NULL, repository TEXT NOT NULL, format TEXT NOT NULL,
@@ -60,8 +63,26 @@ CREATE TABLE IF NOT EXISTS assets (
 );
 """
 
-# DomainStatus from the model (Active or Deleted): a domain the emulator holds is Active.
-DOMAIN_STATUS = "Active"
+# Which versions a publish may go to: any asset to an Unfinished version; an asset sent again
+# with identical content also to a Published one (AWS documents the idempotent republish,
+# not which statuses allow it; Unlisted, Archived and Disposed versions refuse it here).
+_TAKES_NEW_ASSETS = frozenset({VersionStatus.UNFINISHED})
+_TAKES_REPUBLISHED_ASSETS = frozenset({VersionStatus.UNFINISHED, VersionStatus.PUBLISHED})
+
+
+def _package(
+    fmt: str, namespace: str, package: str, publish: str | None, upstream: str | None
+) -> PackageRow:
+    """A package's row; a package never configured has the default restrictions."""
+    restrictions = DEFAULT_RESTRICTIONS if publish is None or upstream is None else (
+        OriginRestrictions(publish, upstream)
+    )  # fmt: skip
+    return PackageRow(fmt, namespace, package, restrictions)
+
+
+def _status(unfinished: bool) -> VersionStatus:
+    """The status a publish leaves a version in."""
+    return VersionStatus.UNFINISHED if unfinished else VersionStatus.PUBLISHED
 
 
 def _new_revision() -> str:
@@ -77,7 +98,10 @@ class Store:
         account_id: the owner of every domain (the emulator serves one account).
         clock: seconds since the epoch, for created and published times.
         republish_conflicts: a second publish of an asset name is a ConflictException even
-            with the same SHA-256 (by default identical bytes are accepted).
+            with the same SHA-256 (by default identical bytes are accepted, as on AWS).
+        limits: the quotas on domains, repositories and assets per version (AWS's).
+
+    Domains and repositories are the `catalog`'s; packages, versions and assets are here.
     """
 
     def __init__(
@@ -88,9 +112,11 @@ class Store:
         region: str = c.DEFAULT_REGION,
         clock: Any = time.time,
         republish_conflicts: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.republish_conflicts = republish_conflicts
+        self.limits = limits or Limits()
         self.account_id = account_id
         self.region = region
         self._clock = clock
@@ -102,6 +128,9 @@ class Store:
         # an OS crash or a power cut, which a test service need not: as for blobs (above).
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(SCHEMA)
+        self.catalog = Catalog(
+            self._db, account_id=account_id, region=region, clock=clock, limits=self.limits
+        )
         self.blobs = Blobs(self._db, data_dir)
 
     def close(self) -> None:
@@ -112,109 +141,54 @@ class Store:
         with self._db:
             yield self._db
 
-    # --- domains and repositories ---------------------------------------------------------
-
-    def create_domain(self, domain: str) -> dict[str, Any]:
-        with self._tx() as db:
-            if self._domain_row(domain) is not None:
-                raise StoreError(
-                    "ConflictException",
-                    f"Domain {domain} already exists",
-                    resource_type="domain",
-                    resource_id=domain,
-                )
-            db.execute(
-                "INSERT INTO domains VALUES (?, ?, ?)", (domain, self.account_id, self._clock())
-            )
-        return self.describe_domain(domain)
-
-    def describe_domain(self, domain: str) -> dict[str, Any]:
-        row = self._domain_row(domain)
-        if row is None:
-            raise not_found("domain", domain)
-        repositories, size = self._db.execute(
-            "SELECT (SELECT COUNT(*) FROM repositories WHERE domain = ?),"
-            " (SELECT COALESCE(SUM(size_bytes), 0) FROM assets WHERE domain = ?)",
-            (domain, domain),
-        ).fetchone()
-        arn = f"arn:aws:codeartifact:{self.region}:{row[1]}:domain/{domain}"
-        return {
-            "name": domain,
-            "owner": row[1],
-            "arn": arn,
-            "status": DOMAIN_STATUS,
-            "createdTime": row[2],
-            "encryptionKey": f"arn:aws:kms:{self.region}:{row[1]}:alias/aws/codeartifact",
-            "repositoryCount": repositories,
-            "assetSizeBytes": size,
-            "s3BucketArn": f"arn:aws:s3:::assets-{row[1]}-{self.region}",
-        }
-
-    def create_repository(self, domain: str, repository: str, description: str) -> dict[str, Any]:
-        with self._tx() as db:
-            self._require_domain(domain)
-            if self._repository_row(domain, repository) is not None:
-                raise StoreError(
-                    "ConflictException",
-                    f"Repository {repository} already exists in domain {domain}",
-                    resource_type="repository",
-                    resource_id=repository,
-                )
-            db.execute(
-                "INSERT INTO repositories VALUES (?, ?, ?, ?)",
-                (domain, repository, description, self._clock()),
-            )
-        return self.describe_repository(domain, repository)
-
-    def describe_repository(self, domain: str, repository: str) -> dict[str, Any]:
-        self._require_domain(domain)
-        row = self._repository_row(domain, repository)
-        if row is None:
-            raise not_found("repository", repository)
-        return {
-            "name": repository,
-            "administratorAccount": self.account_id,
-            "domainName": domain,
-            "domainOwner": self.account_id,
-            "arn": f"arn:aws:codeartifact:{self.region}:{self.account_id}:repository/"
-            f"{domain}/{repository}",
-            "description": row[0],
-            "upstreams": [],
-            "externalConnections": [],
-            "createdTime": row[1],
-        }
+    # --- domains and repositories (the catalog's) ------------------------------------------
 
     def require_repository(self, domain: str, repository: str) -> None:
         """Raise ResourceNotFoundException unless the domain and repository exist."""
-        self._require_domain(domain)
-        if self._repository_row(domain, repository) is None:
-            raise not_found("repository", repository)
+        self.catalog.require_repository(domain, repository)
 
-    def _domain_row(self, domain: str) -> tuple[str, str, float] | None:
-        row: tuple[str, str, float] | None = self._db.execute(
-            "SELECT name, owner, created_s FROM domains WHERE name = ?", (domain,)
-        ).fetchone()
-        return row
-
-    def _repository_row(self, domain: str, repository: str) -> tuple[str, float] | None:
-        row: tuple[str, float] | None = self._db.execute(
-            "SELECT description, created_s FROM repositories WHERE domain = ? AND name = ?",
-            (domain, repository),
-        ).fetchone()
-        return row
-
-    def _require_domain(self, domain: str) -> None:
-        if self._domain_row(domain) is None:
-            raise not_found("domain", domain)
+    def delete_repository(self, domain: str, repository: str) -> dict[str, Any]:
+        """Delete a repository with every package, version and asset it holds."""
+        with self._tx() as db:
+            described = self.catalog.check_deletable(domain, repository)
+            orphans = [r[0] for r in db.execute(
+                "SELECT sha256 FROM assets WHERE domain = ? AND repository = ?",
+                (domain, repository),
+            )]  # fmt: skip
+            for table in ("assets", "versions", "packages"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE domain = ? AND repository = ?", (domain, repository)
+                )
+            self.catalog.remove_repository(domain, repository)
+        self._remove_unreferenced(orphans)
+        return described
 
     # --- publishing -------------------------------------------------------------------------
 
-    def check_publish(self, key: PackageKey, version: str) -> None:
-        """Fail early, before the body is read, when a publish cannot succeed."""
+    def check_publish(self, key: PackageKey, version: str, asset: str, sha256: str) -> None:
+        """Fail early, before the body is read, when a publish cannot succeed.
+
+        `sha256` is the header's: the body has yet to be read, but only a body with that
+        SHA-256 can be stored.
+        """
         self.require_repository(key.domain, key.repository)
+        self._check_publish_allowed(key)
         row = self._version_row(key, version)
-        if row is not None and row.status is not VersionStatus.UNFINISHED:
+        existing = self._accepting(key, version, row, asset)
+        if existing is not None:
+            self._check_same_content(existing, sha256, asset)
+
+    def _accepting(
+        self, key: PackageKey, version: str, row: VersionRow | None, asset: str
+    ) -> AssetRow | None:
+        """The asset already stored under this name, if any, once the version is known to
+        take the publish: an Unfinished version takes any, a Published one only an asset
+        it holds (to be sent again identically), others none."""
+        existing = self._asset_row(key, version, asset) if row is not None else None
+        accepting = _TAKES_NEW_ASSETS if existing is None else _TAKES_REPUBLISHED_ASSETS
+        if row is not None and row.status not in accepting:
             raise version_not_unfinished(key, version, row.status)
+        return existing
 
     def publish_asset(
         self,
@@ -225,7 +199,6 @@ class Store:
         digests: Digests,
         *,
         unfinished: bool,
-        max_assets: int = c.MAX_ASSETS_PER_VERSION,
         verify: Callable[[], None] | None = None,
     ) -> tuple[VersionRow, AssetRow]:
         """Add one asset to a version.
@@ -237,42 +210,64 @@ class Store:
         to accept an asset and before anything is written; None if the caller did.
         """
         placed = False
-        with self._tx() as db:
+        with self._tx():
             self.require_repository(key.domain, key.repository)
+            self._check_publish_allowed(key)
             row = self._version_row(key, version)
-            if row is not None and row.status is not VersionStatus.UNFINISHED:
-                raise version_not_unfinished(key, version, row.status)
+            existing = self._accepting(key, version, row, asset)
             if verify is not None:
                 verify()
-            existing = self._asset_row(key, version, asset)
             if existing is not None:
-                self._check_same_content(existing, digests, asset)
+                self._check_same_content(existing, digests.sha256, asset)
+                new_row = self._republished(key, version, row, unfinished=unfinished)
             else:
-                self._check_asset_count(key, version, max_assets)
-                placed = self.blobs.put(blob, digests.sha256)
-                db.execute(
-                    "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*key.row(), version, asset, digests.size_bytes, digests.sha256,
-                     digests.sha512, digests.sha1, digests.md5),
-                )  # fmt: skip
-            status = VersionStatus.UNFINISHED if unfinished else VersionStatus.PUBLISHED
-            new_row = self._upsert_version(key, version, row, status)
+                self._check_asset_count(key, version, self.limits.assets_per_version)
+                placed = self._insert_asset(key, version, asset, blob, digests)
+                new_row = self._upsert_version(key, version, row, _status(unfinished))
         if isinstance(blob, Path) and not placed:
             blob.unlink(missing_ok=True)
         return new_row, AssetRow(asset, digests)
 
-    def _check_same_content(self, existing: AssetRow, digests: Digests, asset: str) -> None:
-        # Re-sending identical bytes is accepted (a retry whose reply was lost); other bytes
-        # under the same name are a conflict. AWS documents neither case, so with
-        # `republish_conflicts` any second publish of a name is a ConflictException, the
-        # strictest reading: clients can be tested against both.
-        if self.republish_conflicts or existing.digests.sha256 != digests.sha256:
+    def _insert_asset(
+        self, key: PackageKey, version: str, asset: str, blob: Path | bytes, digests: Digests
+    ) -> bool:
+        """Store the bytes and the asset's row; True if `blob` was moved into place."""
+        placed = self.blobs.put(blob, digests.sha256)
+        self._db.execute(
+            "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*key.row(), version, asset, digests.size_bytes, digests.sha256,
+             digests.sha512, digests.sha1, digests.md5),
+        )  # fmt: skip
+        return placed
+
+    def _republished(
+        self, key: PackageKey, version: str, row: VersionRow | None, *, unfinished: bool
+    ) -> VersionRow:
+        """An identical asset sent again: nothing is added. An Unfinished version takes the
+        publish's status as any publish sets it; a finished one is left as it is (a
+        Published version never returns to Unfinished)."""
+        assert row is not None  # an asset exists only in a version
+        if row.status is VersionStatus.UNFINISHED:
+            return self._upsert_version(key, version, row, _status(unfinished))
+        return row
+
+    def _check_same_content(self, existing: AssetRow, sha256: str, asset: str) -> None:
+        """Refuse a second publish of an asset name unless it is idempotent.
+
+        AWS's user guide ("Overwriting package assets") says an asset can be published
+        again only with identical content (same checksums), and that other content under
+        the same name is an HTTP 409 conflict (the version statuses that allow it are
+        `_TAKES_REPUBLISHED_ASSETS`). With `republish_conflicts` every second publish of a
+        name is a ConflictException: stricter than AWS, for clients that must never rely
+        on the idempotent case.
+        """
+        if self.republish_conflicts or existing.digests.sha256 != sha256:
+            same = existing.digests.sha256 == sha256
+            what = "already exists" if same else "already exists with a different SHA-256"
             raise StoreError(
-                "ConflictException",
-                f"Asset {asset} already exists with a different SHA-256",
-                resource_type="asset",
-                resource_id=asset,
-            )
+                "ConflictException", f"Asset {asset} {what}",
+                resource_type="asset", resource_id=asset,
+            )  # fmt: skip
 
     def _check_asset_count(self, key: PackageKey, version: str, max_assets: int) -> None:
         (count,) = self._db.execute(
@@ -281,12 +276,10 @@ class Store:
             (*key.row(), version),
         ).fetchone()
         if count >= max_assets:
-            raise StoreError(
-                "ServiceQuotaExceededException",
+            raise quota_exceeded(
                 f"A package version can have at most {max_assets} assets",
-                resource_type="package-version",
-                resource_id=version,
-            )
+                "package-version", version,
+            )  # fmt: skip
 
     def _upsert_version(
         self, key: PackageKey, version: str, row: VersionRow | None, status: VersionStatus
@@ -299,6 +292,89 @@ class Store:
             (*key.row(), version, status.value, revision, now),
         )
         return VersionRow(version, status, revision, now)
+
+    # --- packages ---------------------------------------------------------------------------
+
+    def describe_package(self, key: PackageKey) -> PackageRow:
+        """A package that has versions or an origin configuration; else not found."""
+        self.require_repository(key.domain, key.repository)
+        row = self._package_row(key)
+        if row is None:
+            raise not_found("package", key.package)
+        return row
+
+    def list_packages(self, domain: str, repository: str) -> list[PackageRow]:
+        """Every package of a repository, sorted by format, namespace and name."""
+        self.require_repository(domain, repository)
+        rows = self._db.execute(
+            "SELECT v.format, v.namespace, v.package, p.publish, p.upstream"
+            " FROM (SELECT DISTINCT domain, repository, format, namespace, package FROM versions"
+            "       UNION SELECT domain, repository, format, namespace, package FROM packages) v"
+            " LEFT JOIN packages p USING (domain, repository, format, namespace, package)"
+            " WHERE v.domain = ? AND v.repository = ? ORDER BY v.format, v.namespace, v.package",
+            (domain, repository),
+        ).fetchall()
+        return [_package(*row) for row in rows]
+
+    def put_origin_configuration(
+        self, key: PackageKey, restrictions: OriginRestrictions
+    ) -> PackageRow:
+        """Set a package's origin restrictions, creating the package (with no versions) if
+        it does not exist, as AWS documents for PutPackageOriginConfiguration."""
+        with self._tx() as db:
+            self.require_repository(key.domain, key.repository)
+            db.execute(
+                "INSERT INTO packages VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE"
+                " SET publish = excluded.publish, upstream = excluded.upstream",
+                (*key.row(), restrictions.publish, restrictions.upstream),
+            )
+        return PackageRow(key.format, key.namespace, key.package, restrictions)
+
+    def delete_package(self, key: PackageKey) -> PackageRow:
+        """Delete a package: every version and asset of it, and its origin configuration."""
+        where = "domain = ? AND repository = ? AND format = ? AND namespace = ? AND package = ?"
+        with self._tx() as db:
+            row = self.describe_package(key)
+            orphans = [r[0] for r in db.execute(f"SELECT sha256 FROM assets WHERE {where}",
+                                                key.row())]  # fmt: skip
+            for table in ("assets", "versions", "packages"):
+                db.execute(f"DELETE FROM {table} WHERE {where}", key.row())
+        self._remove_unreferenced(orphans)
+        return row
+
+    def _package_row(self, key: PackageKey) -> PackageRow | None:
+        where = "domain = ? AND repository = ? AND format = ? AND namespace = ? AND package = ?"
+        found = self._db.execute(
+            f"SELECT publish, upstream FROM packages WHERE {where}", key.row()
+        ).fetchone()
+        if found is None and self._db.execute(
+            f"SELECT 1 FROM versions WHERE {where} LIMIT 1", key.row()
+        ).fetchone() is None:  # fmt: skip
+            return None
+        return _package(key.format, key.namespace, key.package, *(found or (None, None)))
+
+    def _check_publish_allowed(self, key: PackageKey) -> None:
+        """Refuse a publish to a package whose origin configuration blocks publishing.
+
+        AWS documents that publish=BLOCK stops new versions being published, not the error
+        it answers. The emulator answers ValidationException: the request can never succeed
+        as sent, like the model's other 400s, and it is no ConflictException (that says a
+        resource's state conflicts with this request, which a retry after it changes may
+        resolve: a 409 on publish is how an existing asset is reported), nor an
+        AccessDeniedException (that is IAM's answer about the caller's permissions, which
+        a client rightly treats as ending its whole run, while this concerns one
+        package). It refuses every asset, also to versions that exist: stricter than "new
+        versions" may be on AWS.
+        """
+        row = self._package_row(key)
+        if row is not None and row.restrictions.publish == BLOCK:
+            raise StoreError(
+                "ValidationException",
+                f"Publishing to package {key.namespace}/{key.package} in repository"
+                f" {key.repository} is blocked by its package origin configuration"
+                " (restrictions: publish=BLOCK)",
+                reason="OTHER",
+            )
 
     # --- versions -----------------------------------------------------------------------------
 
@@ -354,16 +430,6 @@ class Store:
         if not rows:
             raise not_found("package", key.package)
         return [VersionRow(r[0], VersionStatus(r[1]), r[2], r[3]) for r in rows]
-
-    def list_packages(self, domain: str, repository: str) -> list[tuple[str, str, str]]:
-        """(format, namespace, package) of every package in a repository, sorted."""
-        self.require_repository(domain, repository)
-        rows = self._db.execute(
-            "SELECT DISTINCT format, namespace, package FROM versions"
-            " WHERE domain = ? AND repository = ? ORDER BY format, namespace, package",
-            (domain, repository),
-        ).fetchall()
-        return [(r[0], r[1], r[2]) for r in rows]
 
     def update_status(
         self,
