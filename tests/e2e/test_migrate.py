@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY
 from tests.moto_s3 import moto_server
-from tests.stores_fakes import TOKEN, StoredFile, StoreServer
+from tests.stores_fakes import PASSWORD, TOKEN, USER, StoredFile, StoreServer
 from uploader.errors import ExitCode
 
 NAMES = ("--domain", "mig", "--repository", "repo")
@@ -155,20 +155,28 @@ def store_packages(count: int) -> dict[str, StoredFile]:
 @pytest.mark.parametrize("kind", ["artifactory", "nexus"])
 def test_fifty_packages_from_a_store_round_trip(kind: str, tmp_path: Path) -> None:
     """scan --artifactory/--nexus -> validate -> run -> verify: exit 0 each; the bearer
-    token never appears in a log line or the report."""
+    token (Artifactory) or the netrc password (Nexus) never appears in a log line or the
+    report."""
     repo = "generic-local"
     server = StoreServer(repos={repo: store_packages(50)}).start()
     try:
         base = f"{server.url}/artifactory" if kind == "artifactory" else server.url
         manifest = tmp_path / "m.jsonl"
         env = {"STORE_TOKEN": f"Bearer {TOKEN}"}
-        scanned = uploader("scan", f"--{kind}", base, repo, *BEARER, "-o", str(manifest),
+        auth: tuple[str, ...] = BEARER
+        if kind == "nexus":  # HOME is tmp_path: this is the netrc every command reads
+            (tmp_path / ".netrc").write_text(
+                f"machine 127.0.0.1 login {USER} password {PASSWORD}\n"
+            )
+            (tmp_path / ".netrc").chmod(0o600)
+            auth = ()
+        scanned = uploader("scan", f"--{kind}", base, repo, *auth, "-o", str(manifest),
                            cwd=tmp_path, **env)  # fmt: skip
         assert scanned.returncode == ExitCode.OK, scanned.stderr
         validated = uploader("validate", str(manifest), *NAMES, cwd=tmp_path)
         assert validated.returncode == ExitCode.OK, validated.stdout + validated.stderr
         out = tmp_path / "r.json"
-        http = (*BEARER, "--allow-http")
+        http = (*auth, "--allow-http")
         ran = uploader("run", str(manifest), *TARGET, *http, "--report", str(out), cwd=tmp_path,
                        **env)  # fmt: skip
         assert ran.returncode == ExitCode.OK, ran.stderr[-3000:]
@@ -178,5 +186,24 @@ def test_fifty_packages_from_a_store_round_trip(kind: str, tmp_path: Path) -> No
         assert "50 match, 0 differ" in verified.stdout
         for text in (scanned.stderr, ran.stdout, ran.stderr, out.read_text(), verified.stderr):
             assert TOKEN not in text
+            assert PASSWORD not in text
     finally:
         server.stop()
+
+
+def test_no_s3_credentials_at_all_is_exit_3(moto_url: str, tmp_path: Path) -> None:
+    """An s3:// asset and no AWS credentials anywhere: the run cannot start, exit 3,
+    naming the source; the emulator target (--local) needs none of its own."""
+    manifest = tmp_path / "m.jsonl"
+    asset = {"url": "s3://nobody/acme/x/1/x.tgz"}
+    manifest.write_text(json.dumps({"package": "x", "version": "1", "assets": [asset]}) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    ran = subprocess.run(
+        [sys.executable, "-m", "uploader", "run", str(manifest), *TARGET, "--namespace", "acme",
+         "--source-endpoint-url", moto_url],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert ran.returncode == ExitCode.CANNOT_START, ran.stderr[-2000:]
+    assert "s3://nobody/acme/x/1/x.tgz" in ran.stderr

@@ -21,6 +21,7 @@ import pytest
 
 from tests.fake_api import FakeCodeArtifact
 from uploader.api import CodeArtifactAPI
+from uploader.assets import Assets
 from uploader.config import Rate, RunSettings
 from uploader.domain import AssetState, PackageRef, Target, VersionState, VersionStatus
 from uploader.filters import manifest_entries
@@ -117,8 +118,8 @@ async def upload(
                                 max_retry_after_s=settings.max_retry_after_s,
                                 sleep=sleep)  # fmt: skip
                 finalizer = Finalizer(remote, linger_s=linger_s)
-            pipeline = Pipeline(remote, hasher, report, settings, scope=SCOPE, journal=opened,
-                                finalizer=finalizer)  # fmt: skip
+            pipeline = Pipeline(remote, Assets(hasher), report, settings, scope=SCOPE,
+                                journal=opened, finalizer=finalizer)  # fmt: skip
             await pipeline.run(manifest_entries(settings))
         report.write()
     finally:
