@@ -301,6 +301,9 @@ class Sender:
             return await self._resolve_conflict(job, asset)
         except RejectedError as error:
             raise self._assets.refused(body, digest, error) from error
+        finally:
+            if not isinstance(body, bytes):
+                body.close()  # publish closes what it read; this is for an early error
         if reply.confirms(asset.name, digest.sha256):
             return AssetOutcome.PUBLISHED
         if reply.asset_name == asset.name and reply.sha256:
