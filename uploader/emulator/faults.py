@@ -22,7 +22,7 @@ import hashlib
 import math
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Final
@@ -454,6 +454,9 @@ def _pick(u: float, error: float, reset: float, lost_reply: float) -> FaultKind:
 # --- stats ---------------------------------------------------------------------------------
 
 
+ARRIVALS_KEPT: Final = 100_000  # request times kept per operation, for tests
+
+
 class Stats:
     """Counters of what the emulator saw, served at `GET /__emulator/stats`.
 
@@ -465,9 +468,14 @@ class Stats:
     - `publishes`: asset key -> successful publishes (an opaque string such as
       `domain/repository/namespace/package/version/asset`).
     - `duplicate_publishes`: the entries of `publishes` with a count above 1.
+
+    Not served, for tests in the same process: `arrivals(operation)`, the monotonic times
+    of the last `ARRIVALS_KEPT` requests of an operation (rates per 100 ms window).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Clock = time.monotonic) -> None:
+        self._clock = clock
+        self._arrivals: dict[str, deque[float]] = {}
         self.requests: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
         self.faults: dict[str, Counter[FaultKind]] = {}
@@ -480,8 +488,14 @@ class Stats:
         )
 
     def count_request(self, operation: str) -> None:
-        """Count a request received for `operation`."""
+        """Count a request received for `operation`, and when it came."""
         self.requests[operation] += 1
+        times = self._arrivals.setdefault(operation, deque(maxlen=ARRIVALS_KEPT))
+        times.append(self._clock())
+
+    def arrivals(self, operation: str) -> list[float]:
+        """When the last requests of `operation` came (monotonic seconds, oldest first)."""
+        return list(self._arrivals.get(operation, ()))
 
     def count_throttle(self, operation: str) -> None:
         """Count a request of `operation` refused by a quota."""
@@ -501,6 +515,7 @@ class Stats:
         for counts in (self.requests, self.throttled, self.publishes):
             counts.clear()
         self.faults.clear()
+        self._arrivals.clear()
 
     def to_json(self) -> dict[str, Any]:
         """The counters as JSON-ready dicts; see the class docstring for the keys."""

@@ -224,6 +224,15 @@ class EmulatorThread:
 
         return asyncio.run_coroutine_threadsafe(read(), self._loop).result(STOP_TIMEOUT_S)
 
+    def arrivals(self, operation: str) -> list[float]:
+        """When the requests of `operation` came (`Stats.arrivals`), read on its loop."""
+
+        async def read() -> list[float]:
+            assert self.emulator.state is not None, "the emulator is not running"
+            return self.emulator.state.stats.arrivals(operation)
+
+        return asyncio.run_coroutine_threadsafe(read(), self._loop).result(STOP_TIMEOUT_S)
+
     def __enter__(self) -> Self:
         self.start()
         return self
