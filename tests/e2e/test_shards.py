@@ -15,23 +15,7 @@ from uploader.emulator.faults import Quotas
 def test_four_shards_at_rate_20_stay_under_a_20_per_s_quota(tmp_path: Path) -> None:
     """4 shards at once, `--rate 20` (the whole job's), a 20/s publish quota: every version
     finalized, at most 2 % of publish requests throttled (each shard sends 5/s)."""
-    manifest = make_tree(tmp_path / "tree", versions=80, assets=1)
-    emu = start_emulator(
-        tmp_path / "emulator", quotas=Quotas.none().with_rate("PublishPackageVersion", 20)
-    )
-    try:
-        runs = [
-            start_run(manifest, emu, "--rate", "20", "--shard", f"{k}/4", "--no-progress",
-                      "--journal", str(tmp_path / f"j{k}.sqlite"),
-                      "--report", str(tmp_path / f"r{k}.json"))
-            for k in range(1, 5)
-        ]  # fmt: skip
-        for run in runs:
-            run.communicate(timeout=120)
-            assert run.returncode == 0
-        stats = emu.stats()
-    finally:
-        emu.stop()
+    _, stats = run_shards(tmp_path, "20", versions=80)
     finalized = sum(
         json.loads((tmp_path / f"r{k}.json").read_text())["totals"]["versions"].get("finalized", 0)
         for k in range(1, 5)
@@ -54,7 +38,7 @@ def most_in_a_window(times: list[float], window_s: float) -> int:
 
 def run_shards(tmp_path: Path, rate: str, versions: int) -> tuple[list[float], dict[str, Any]]:
     """Four `--shard K/4` runs at once at `--rate RATE` against a 20/s publish quota: the
-    emulator's publish arrival times and its stats."""
+    emulator's publish arrival times and its stats (each shard's report in rK.json)."""
     manifest = make_tree(tmp_path / "tree", versions=versions, assets=1)
     emu = start_emulator(
         tmp_path / "emulator", quotas=Quotas.none().with_rate("PublishPackageVersion", 20)
@@ -62,7 +46,8 @@ def run_shards(tmp_path: Path, rate: str, versions: int) -> tuple[list[float], d
     try:
         runs = [
             start_run(manifest, emu, "--rate", rate, "--shard", f"{k}/4", "--no-progress",
-                      "--journal", str(tmp_path / f"j{k}.sqlite"))
+                      "--journal", str(tmp_path / f"j{k}.sqlite"),
+                      "--report", str(tmp_path / f"r{k}.json"))
             for k in range(1, 5)
         ]  # fmt: skip
         for run in runs:
